@@ -1,0 +1,92 @@
+"""Learning-curve landmarks: when train and test performance cross their thresholds.
+
+Grokking shows as a large positive gap between the epoch train accuracy reaches 99% and the
+epoch test accuracy does (Power et al. 2022). Kumar et al. argue the loss is the better
+measure, so the same landmarks are given in loss: for cross-entropy the threshold is
+-ln(0.99), the loss of putting 99% probability on the right class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+ACCURACY_THRESHOLD = 0.99
+LOSS_THRESHOLD = -math.log(ACCURACY_THRESHOLD)
+
+
+def first_epoch(metrics: pd.DataFrame, column: str, threshold: float, above: bool = True
+                ) -> int | None:
+    """First epoch at which ``column`` is >= threshold (or <= with above=False); None if never."""
+    if metrics.empty or column not in metrics:
+        return None
+    values = metrics[column]
+    hit = values >= threshold if above else values <= threshold
+    return int(metrics.loc[hit.idxmax(), "epoch"]) if hit.any() else None
+
+
+def _gap(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else b - a
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Epochs at which each curve crosses its threshold, and the train-to-test gaps."""
+
+    train_acc_99: int | None
+    test_acc_99: int | None
+    train_loss_low: int | None
+    test_loss_low: int | None
+    test_loss_peak: int | None
+    final_epoch: int | None
+    final_train_acc: float | None
+    final_test_acc: float | None
+
+    @property
+    def accuracy_gap(self) -> int | None:
+        """Epochs from train accuracy 99% to test accuracy 99% (grokking delay)."""
+        return _gap(self.train_acc_99, self.test_acc_99)
+
+    @property
+    def loss_gap(self) -> int | None:
+        return _gap(self.train_loss_low, self.test_loss_low)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "accuracy_gap": self.accuracy_gap, "loss_gap": self.loss_gap}
+
+    def describe(self) -> str:
+        """A few human-readable lines for the terminal."""
+        def show(value):
+            return "never" if value is None else str(value)
+
+        lines = [
+            f"train acc >= 99% at epoch {show(self.train_acc_99)}; "
+            f"test acc >= 99% at epoch {show(self.test_acc_99)}; "
+            f"gap {show(self.accuracy_gap)} epochs",
+            f"train loss <= {LOSS_THRESHOLD:.4f} at epoch {show(self.train_loss_low)}; "
+            f"test loss at epoch {show(self.test_loss_low)}; gap {show(self.loss_gap)} epochs; "
+            f"test loss peaks at epoch {show(self.test_loss_peak)}",
+        ]
+        if self.final_epoch is not None:
+            lines.append(f"epoch {self.final_epoch}: train acc {self.final_train_acc:.4f}, "
+                         f"test acc {self.final_test_acc:.4f}")
+        return "\n".join(lines)
+
+
+def landmarks(metrics: pd.DataFrame) -> Landmarks:
+    """Landmarks of a run's metrics table (columns epoch, train/test loss and accuracy)."""
+    if metrics.empty:
+        return Landmarks(*([None] * 8))
+    last = metrics.iloc[-1]
+    return Landmarks(
+        train_acc_99=first_epoch(metrics, "train_acc", ACCURACY_THRESHOLD),
+        test_acc_99=first_epoch(metrics, "test_acc", ACCURACY_THRESHOLD),
+        train_loss_low=first_epoch(metrics, "train_loss", LOSS_THRESHOLD, above=False),
+        test_loss_low=first_epoch(metrics, "test_loss", LOSS_THRESHOLD, above=False),
+        test_loss_peak=int(metrics.loc[metrics["test_loss"].idxmax(), "epoch"]),
+        final_epoch=int(last["epoch"]),
+        final_train_acc=float(last["train_acc"]),
+        final_test_acc=float(last["test_acc"]),
+    )

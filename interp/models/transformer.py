@@ -1,0 +1,87 @@
+"""The TransformerLens transformer (Nanda et al.'s one-layer model, Power et al.'s two-layer).
+
+``build_transformer`` boots a ``TransformerBridge`` with native weights, so hook names
+(``hook_embed``, ``blocks.0.mlp.hook_post``), weight matrices (``W_E``, ``W_U``) and
+``run_with_cache`` work as in every TransformerLens tutorial.
+
+``last_position_logits`` is the exact fast path used for training: for a one-layer model
+without LayerNorm, the last-position logits depend on each input token only through
+per-(position, token) tables, so keys and values are computed once per table entry instead
+of once per example, and queries, MLP and unembedding only at the last position. It reads
+the very same parameters (by their state-dict names), so gradients land in the bridge model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from interp.config import TransformerModel
+from interp.tasks.base import Task
+
+
+def build_transformer(config: TransformerModel, task: Task, device: str | torch.device = "cpu"
+                      ) -> torch.nn.Module:
+    """Boot the TransformerBridge model for ``task`` with seeded init; freeze biases if asked."""
+    from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+    cfg = TransformerBridgeConfig(
+        n_layers=config.n_layers, d_model=config.d_model, n_heads=config.n_heads,
+        d_head=config.d_head, d_mlp=config.d_mlp, act_fn=config.act_fn,
+        normalization_type=config.normalization, attention_dir=config.attention,
+        d_vocab=task.vocab_size, d_vocab_out=task.n_outputs, n_ctx=task.seq_len,
+        device=str(device), seed=config.seed,
+    )
+    model = TransformerBridge.boot_native(cfg, device=torch.device(device))
+    if config.freeze_biases:
+        for name, param in model.state_dict(keep_vars=True).items():
+            if name.endswith(".bias") and isinstance(param, torch.nn.Parameter):
+                param.requires_grad_(False)
+    return model
+
+
+def supports_fast_path(config: TransformerModel) -> bool:
+    """Whether ``last_position_logits`` computes this architecture exactly."""
+    return config.n_layers == 1 and config.normalization is None
+
+
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+
+
+def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tensor, *,
+                         n_heads: int, act_fn: str = "relu") -> torch.Tensor:
+    """Logits at the last position of a one-layer, LayerNorm-free transformer.
+
+    weights: the model's state dict by name (``embed.weight``, ``blocks.0.attn.q.weight``,
+    ...), parameters or plain tensors (works under ``torch.func.functional_call``/``vmap``).
+    tokens: [batch, n_ctx] int64. Returns [batch, d_vocab_out], equal to
+    ``model(tokens)[:, -1]`` up to float rounding. The last position attends to every
+    position under both causal and bidirectional attention, so both are covered.
+    """
+    w = weights
+    batch, n_ctx = tokens.shape
+    # Residual stream of every (position, token) pair: [n_ctx, d_vocab, d_model].
+    resid_table = w["embed.weight"][None] + w["pos_embed.weight"][:n_ctx, None]
+    d_vocab = resid_table.shape[1]
+    keys = F.linear(resid_table, w["blocks.0.attn.k.weight"], w["blocks.0.attn.k.bias"])
+    values = F.linear(resid_table, w["blocks.0.attn.v.weight"], w["blocks.0.attn.v.bias"])
+    # Row (position * d_vocab + token) of the flattened tables. F.embedding, unlike advanced
+    # indexing, has a deterministic backward on CPU, so training is bit-reproducible.
+    rows = tokens + d_vocab * torch.arange(n_ctx, device=tokens.device)
+    resid_last = F.embedding(tokens[:, -1], resid_table[-1])  # [batch, d_model]
+    queries = F.linear(resid_last, w["blocks.0.attn.q.weight"], w["blocks.0.attn.q.bias"])
+    d_head = queries.shape[-1] // n_heads
+    q = queries.view(batch, n_heads, d_head)
+    k = F.embedding(rows, keys.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
+    v = F.embedding(rows, values.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
+    scores = torch.einsum("bhd,bphd->bhp", q, k) / math.sqrt(d_head)
+    pattern = scores.softmax(dim=-1)
+    z = torch.einsum("bhp,bphd->bhd", pattern, v).reshape(batch, n_heads * d_head)
+    resid = resid_last + F.linear(z, w["blocks.0.attn.o.weight"], w["blocks.0.attn.o.bias"])
+    hidden = _ACTIVATIONS[act_fn](
+        F.linear(resid, w["blocks.0.mlp.in.weight"], w["blocks.0.mlp.in.bias"]))
+    resid = resid + F.linear(hidden, w["blocks.0.mlp.out.weight"], w["blocks.0.mlp.out.bias"])
+    return F.linear(resid, w["unembed.weight"], w.get("unembed.bias"))

@@ -1,0 +1,65 @@
+"""The Task: a data set (inputs, targets) with its train/test split and what it means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Task:
+    """A data set and its split.
+
+    ``inputs``: [N, seq] token ids (sequence encodings) or [N, features] floats.
+    ``targets``: [N] class ids (classification) or [N, out] floats (regression).
+    ``train_idx`` / ``test_idx``: disjoint index tensors into the N examples.
+    ``operands``: [N, 2] the pair (a, b) behind each example, for algorithmic tasks.
+    ``n_outputs``: number of classes (or regression outputs); ``vocab_size`` for token inputs.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    train_idx: torch.Tensor
+    test_idx: torch.Tensor
+    n_outputs: int
+    vocab_size: int | None = None
+    operands: torch.Tensor | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_inputs(self) -> torch.Tensor:
+        return self.inputs[self.train_idx]
+
+    @property
+    def train_targets(self) -> torch.Tensor:
+        return self.targets[self.train_idx]
+
+    @property
+    def test_inputs(self) -> torch.Tensor:
+        return self.inputs[self.test_idx]
+
+    @property
+    def test_targets(self) -> torch.Tensor:
+        return self.targets[self.test_idx]
+
+    @property
+    def seq_len(self) -> int | None:
+        """Context length for token inputs, None for feature inputs."""
+        return self.inputs.shape[1] if self.vocab_size is not None else None
+
+    def with_split(self, train_idx: torch.Tensor, test_idx: torch.Tensor) -> Task:
+        """The same data with another split (e.g. the one stored in a run directory)."""
+        return Task(self.inputs, self.targets, train_idx, test_idx, self.n_outputs,
+                    self.vocab_size, self.operands, self.info)
+
+
+def random_split(n: int, frac: float, data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split range(n) by a seeded random permutation: the first floor(frac * n) are train.
+
+    This is the split of the TransformerLens grokking demo and of the reference loop.
+    """
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(data_seed))
+    n_train = int(frac * n)
+    return perm[:n_train], perm[n_train:]

@@ -1,0 +1,212 @@
+"""One training run: data, model, optimiser, evaluation, checkpoints, crash-safe resume.
+
+The loop is the TransformerLens grokking demo's (full batch, AdamW, cross-entropy on the
+last position in float64), generalised to minibatches and warm-up, and made resumable: the
+complete training state is saved atomically at every checkpoint and at least every
+``resume_every_s`` seconds, and a resumed run reaches the same weights, bit for bit on CPU,
+as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from interp.config import RunConfig, ScheduleConfig
+from interp.errors import UserError
+from interp.models import build_model, output_fn
+from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
+from interp.tasks import build_task
+from interp.train.optim import build_optimizer, learning_rate
+from interp.train.resume import pack_training_state, unpack_training_state
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to run (not what to compute): none of these change the results on one device."""
+
+    device: str | None = None
+    resume: bool = False
+    force: bool = False
+    quiet: bool = False
+    fast: bool = True
+    resume_every_s: float = 60.0
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The torch device for ``name`` (default: CUDA when available); UserError if unusable."""
+    name = name or default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r} is not a torch device; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
+    """Epochs that get a checkpoint: 0, the last, every ``checkpoint_every``, log-spaced."""
+    epochs = {0, schedule.epochs}
+    if schedule.checkpoint_every:
+        epochs.update(range(0, schedule.epochs + 1, schedule.checkpoint_every))
+    if schedule.checkpoint_log:
+        spaced = np.geomspace(1, schedule.epochs, schedule.checkpoint_log)
+        epochs.update(int(round(e)) for e in spaced)
+    return sorted(epochs)
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype
+                        ) -> torch.Tensor:
+    """Mean cross-entropy computed in ``dtype`` (Nanda et al. use float64 to avoid the
+    float32 loss floor that otherwise stalls the clean-up phase)."""
+    return F.cross_entropy(logits.to(dtype), targets)
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    return (logits.argmax(dim=-1) == targets).float().mean().item()
+
+
+def weight_norm(params: list[torch.nn.Parameter]) -> float:
+    """L2 norm of all trainable parameters together."""
+    return math.sqrt(sum(p.detach().double().pow(2).sum().item() for p in params))
+
+
+def train(config: RunConfig | None, out_dir: str | Path,
+          options: TrainOptions = TrainOptions()) -> Path:
+    """Train ``config`` into ``out_dir`` (a new run, or a resumed one); returns the run path.
+
+    With ``options.resume``, ``config`` may be None (taken from the run's run.json);
+    otherwise it must equal the stored one.
+    """
+    out_dir = Path(out_dir)
+    device = resolve_device(options.device)
+    if options.resume:
+        if not is_run_dir(out_dir):
+            raise UserError(f"--resume: {out_dir} holds no run to resume; drop --resume to "
+                            "start one")
+        writer, config = RunWriter.reopen(out_dir, config)
+        task = Run.load(out_dir).task()
+    else:
+        task = build_task(config.task)
+        writer = None
+    model = build_model(config.model, task, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(config.optim, params)
+    generator = torch.Generator().manual_seed(config.schedule.seed)
+    start_epoch, step = 0, 0
+    if writer is None:
+        writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
+                                  force=options.force, runtime={"device": str(device)})
+    else:
+        saved = writer.load_resume_state()
+        if saved is not None:
+            start_epoch, step = unpack_training_state(*saved, model, optimizer, generator,
+                                                      source=out_dir / RESUME_FILE)
+    writer.truncate_metrics(before_epoch=start_epoch)
+    if start_epoch == 0:
+        writer.save_checkpoint(0, model.state_dict())
+    _Loop(config, task, model, params, optimizer, generator, writer, device, options).run(
+        start_epoch, step)
+    return out_dir
+
+
+class _Loop:
+    """The epoch loop; holds the live objects so each piece reads as one short method."""
+
+    def __init__(self, config, task, model, params, optimizer, generator, writer, device,
+                 options: TrainOptions):
+        self.config, self.model, self.params = config, model, params
+        self.optimizer, self.generator, self.writer = optimizer, generator, writer
+        self.options = options
+        self.outputs = output_fn(config.model, model, fast=options.fast)
+        self.loss_dtype = _DTYPES[config.schedule.loss_dtype]
+        self.x_train, self.y_train = task.train_inputs.to(device), task.train_targets.to(device)
+        self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
+        self.checkpoints = set(checkpoint_epochs(config.schedule))
+        self.last_resume_save = time.monotonic()
+
+    def run(self, start_epoch: int, step: int) -> None:
+        from tqdm.auto import tqdm
+
+        schedule = self.config.schedule
+        batch_size = self.config.optim.batch_size
+        full_batch = batch_size is None or batch_size >= len(self.x_train)
+        self.bar = tqdm(total=schedule.epochs, initial=start_epoch,
+                        disable=self.options.quiet, unit="epoch", dynamic_ncols=True)
+        for epoch in range(start_epoch, schedule.epochs):
+            evaluate = epoch % schedule.eval_every == 0
+            if full_batch:  # the step's own logits give the train metrics of this epoch
+                self.step(self.x_train, self.y_train, step,
+                          evaluate_epoch=epoch if evaluate else None)
+                step += 1
+            else:
+                if evaluate:
+                    self.record(epoch, step, None)
+                for batch in torch.randperm(len(self.x_train), generator=self.generator
+                                            ).split(batch_size):
+                    batch = batch.to(self.x_train.device)
+                    self.step(self.x_train[batch], self.y_train[batch], step)
+                    step += 1
+            self.after_epoch(epoch + 1, step)
+            self.bar.update(1)
+        self.record(schedule.epochs, step, None)
+        self.bar.close()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, step: int,
+             evaluate_epoch: int | None = None) -> None:
+        """One optimiser step on (x, y); with ``evaluate_epoch``, record the metrics of the
+        pre-step weights first, reusing this step's logits as the train outputs."""
+        lr = learning_rate(self.config.optim, step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        logits = self.outputs(x)
+        loss = classification_loss(logits, y, self.loss_dtype)
+        loss.backward()
+        if evaluate_epoch is not None:
+            self.record(evaluate_epoch, step, logits.detach())
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def record(self, epoch: int, step: int, train_logits: torch.Tensor | None) -> None:
+        """Evaluate the current weights (those of ``epoch``) and append a metrics row."""
+        if train_logits is None:
+            train_logits = self.outputs(self.x_train)
+        test_logits = self.outputs(self.x_test)
+        row = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": classification_loss(train_logits, self.y_train, self.loss_dtype).item(),
+            "test_loss": classification_loss(test_logits, self.y_test, self.loss_dtype).item(),
+            "train_acc": accuracy(train_logits, self.y_train),
+            "test_acc": accuracy(test_logits, self.y_test),
+            "weight_norm": weight_norm(self.params),
+        }
+        self.writer.append_metrics(row)
+        self.bar.set_postfix(train=f"{row['train_loss']:.3g}", test=f"{row['test_loss']:.3g}",
+                        acc=f"{row['test_acc']:.3f}", refresh=False)
+
+    def after_epoch(self, epoch: int, step: int) -> None:
+        """Checkpoint if scheduled; save the resume state at checkpoints and periodically."""
+        is_checkpoint = epoch in self.checkpoints
+        if is_checkpoint:
+            self.writer.save_checkpoint(epoch, self.model.state_dict())
+        overdue = time.monotonic() - self.last_resume_save > self.options.resume_every_s
+        if is_checkpoint or overdue:
+            tensors, meta = pack_training_state(self.model, self.optimizer, self.generator,
+                                                epoch, step)
+            self.writer.save_resume_state(tensors, meta)
+            self.last_resume_save = time.monotonic()
