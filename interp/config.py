@@ -177,7 +177,6 @@ class ScheduleConfig:
     checkpoint_every: int = 100
     checkpoint_log: int = 0
     seed: int = 0
-    loss_dtype: str = "float64"
 
     def validate(self) -> None:
         _require(self.epochs > 0, f"schedule.epochs must be positive, got {self.epochs}")
@@ -187,12 +186,35 @@ class ScheduleConfig:
                  f"got {self.checkpoint_every}")
         _require(self.checkpoint_log >= 0, f"schedule.checkpoint_log must be >= 0, "
                  f"got {self.checkpoint_log}")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """What is minimised: the loss on the model's outputs, and how outputs are formed.
+
+    ``loss``: ``cross_entropy`` (class targets) or ``mse``. ``loss_dtype``: the precision
+    the loss is computed in (Nanda et al. use float64). ``alpha``: the output scale of
+    Chizat et al. / Kumar et al. (train alpha * (f(theta) - f(theta_0)); 1 = plain training).
+    ``linearized``: train the model linearised at its initialisation instead (lazy baseline).
+    """
+
+    loss: str = "cross_entropy"
+    loss_dtype: str = "float64"
+    alpha: float = 1.0
+    linearized: bool = False
+
+    def validate(self) -> None:
+        _require(self.loss in ("cross_entropy", "mse"),
+                 f"objective.loss must be 'cross_entropy' or 'mse', got {self.loss!r}")
         _require(self.loss_dtype in ("float32", "float64"),
-                 f"schedule.loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
+                 f"objective.loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
+        _require(self.alpha > 0, f"objective.alpha must be positive, got {self.alpha}")
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole run
+
+SECTIONS = ("task", "model", "optim", "schedule", "objective")
 
 
 @dataclass(frozen=True)
@@ -203,11 +225,12 @@ class RunConfig:
     model: ModelConfig = field(default_factory=TransformerModel)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     preset: str | None = None
 
     def validate(self) -> RunConfig:
         """Check every field; return self so calls chain. Raises ConfigError."""
-        for part in (self.task, self.model, self.optim, self.schedule):
+        for part in (self.task, self.model, self.optim, self.schedule, self.objective):
             part.validate()
         from interp.models import check_compatible
 
@@ -221,6 +244,7 @@ class RunConfig:
             "model": _section_to_dict(self.model),
             "optim": _section_to_dict(self.optim),
             "schedule": _section_to_dict(self.schedule),
+            "objective": _section_to_dict(self.objective),
             "preset": self.preset,
         }
 
@@ -231,9 +255,9 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build and validate a config from a (possibly partial) dict; missing keys default."""
         _require(isinstance(data, dict), "a run config must be a JSON object")
-        unknown = set(data) - {"task", "model", "optim", "schedule", "preset"}
-        _require(not unknown, f"unknown config key {min(unknown, default='')!r}; expected task, "
-                 "model, optim, schedule, preset")
+        unknown = set(data) - {*SECTIONS, "preset"}
+        _require(not unknown, f"unknown config key {min(unknown, default='')!r}; expected "
+                 f"{', '.join(SECTIONS)}, preset")
         preset = data.get("preset")
         _require(preset is None or isinstance(preset, str), "preset must be a string or null")
         return cls(
@@ -241,6 +265,8 @@ class RunConfig:
             model=_kinded_from_dict("model", data.get("model", {}), MODEL_KINDS, "transformer"),
             optim=_section_from_dict("optim", data.get("optim", {}), OptimConfig),
             schedule=_section_from_dict("schedule", data.get("schedule", {}), ScheduleConfig),
+            objective=_section_from_dict("objective", data.get("objective", {}),
+                                         ObjectiveConfig),
             preset=preset,
         ).validate()
 
@@ -251,9 +277,9 @@ class RunConfig:
             key, sep, raw = assignment.partition("=")
             _require(bool(sep) and bool(key), f"--set expects key=value, got {assignment!r}")
             section, dot, name = key.strip().partition(".")
-            _require(section in ("task", "model", "optim", "schedule") and bool(dot),
-                     f"--set key {key!r} must look like task.NAME, model.NAME, optim.NAME "
-                     "or schedule.NAME")
+            _require(section in SECTIONS and bool(dot),
+                     f"--set key {key!r} must look like SECTION.NAME with SECTION one of "
+                     f"{', '.join(SECTIONS)}")
             value = _parse_value(raw)
             if name == "kind" and value != data[section].get("kind"):
                 data[section] = {"kind": value}  # a new kind starts from its own defaults

@@ -21,7 +21,7 @@ def test_nanda_preset_is_exactly_the_papers():
     assert c.model.freeze_biases and c.model.seed == 999
     assert (c.optim.name, c.optim.lr, c.optim.weight_decay) == ("adamw", 1e-3, 1.0)
     assert c.optim.betas == (0.9, 0.98) and c.optim.batch_size is None
-    assert c.schedule.epochs == 25_000 and c.schedule.loss_dtype == "float64"
+    assert c.schedule.epochs == 25_000 and c.objective.loss_dtype == "float64"
 
 
 def test_overrides_parse_json_values_and_switch_kind():

@@ -68,19 +68,19 @@ def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tens
     d_vocab = resid_table.shape[1]
     keys = F.linear(resid_table, w["blocks.0.attn.k.weight"], w["blocks.0.attn.k.bias"])
     values = F.linear(resid_table, w["blocks.0.attn.v.weight"], w["blocks.0.attn.v.bias"])
-    # Row (position * d_vocab + token) of the flattened tables. F.embedding, unlike advanced
-    # indexing, has a deterministic backward on CPU, so training is bit-reproducible.
-    rows = tokens + d_vocab * torch.arange(n_ctx, device=tokens.device)
-    resid_last = F.embedding(tokens[:, -1], resid_table[-1])  # [batch, d_model]
-    queries = F.linear(resid_last, w["blocks.0.attn.q.weight"], w["blocks.0.attn.q.bias"])
+    queries = F.linear(resid_table[-1], w["blocks.0.attn.q.weight"], w["blocks.0.attn.q.bias"])
     d_head = queries.shape[-1] // n_heads
-    q = queries.view(batch, n_heads, d_head)
+    # Per-example rows of the tables. F.embedding, unlike advanced indexing, has a
+    # deterministic backward on CPU, so training is bit-reproducible.
+    rows = tokens + d_vocab * torch.arange(n_ctx, device=tokens.device)
+    q = F.embedding(tokens[:, -1], queries).view(batch, 1, n_heads, d_head)
     k = F.embedding(rows, keys.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
     v = F.embedding(rows, values.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
-    scores = torch.einsum("bhd,bphd->bhp", q, k) / math.sqrt(d_head)
-    pattern = scores.softmax(dim=-1)
-    z = torch.einsum("bhp,bphd->bhd", pattern, v).reshape(batch, n_heads * d_head)
-    resid = resid_last + F.linear(z, w["blocks.0.attn.o.weight"], w["blocks.0.attn.o.bias"])
+    scores = (q * k).sum(-1) / math.sqrt(d_head)  # [batch, n_ctx, n_heads]
+    pattern = scores.softmax(dim=1)
+    z = (pattern.unsqueeze(-1) * v).sum(1).view(batch, n_heads * d_head)
+    resid = F.embedding(tokens[:, -1], resid_table[-1])
+    resid = resid + F.linear(z, w["blocks.0.attn.o.weight"], w["blocks.0.attn.o.bias"])
     hidden = _ACTIVATIONS[act_fn](
         F.linear(resid, w["blocks.0.mlp.in.weight"], w["blocks.0.mlp.in.bias"]))
     resid = resid + F.linear(hidden, w["blocks.0.mlp.out.weight"], w["blocks.0.mlp.out.bias"])

@@ -93,6 +93,9 @@ def train(config: RunConfig | None, out_dir: str | Path,
     """
     out_dir = Path(out_dir)
     device = resolve_device(options.device)
+    if config is not None and (config.objective.loss != "cross_entropy"
+                               or config.objective.alpha != 1 or config.objective.linearized):
+        raise UserError("objective: only plain cross-entropy training is implemented so far")
     if options.resume:
         if not is_run_dir(out_dir):
             raise UserError(f"--resume: {out_dir} holds no run to resume; drop --resume to "
@@ -132,7 +135,7 @@ class _Loop:
         self.optimizer, self.generator, self.writer = optimizer, generator, writer
         self.options = options
         self.outputs = output_fn(config.model, model, fast=options.fast)
-        self.loss_dtype = _DTYPES[config.schedule.loss_dtype]
+        self.loss_dtype = _DTYPES[config.objective.loss_dtype]
         self.x_train, self.y_train = task.train_inputs.to(device), task.train_targets.to(device)
         self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
         self.checkpoints = set(checkpoint_epochs(config.schedule))
