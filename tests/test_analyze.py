@@ -2,8 +2,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_cli, small_config
+
 from interp.analyze import analyse_run, select_epochs
 from interp.runs import checkpoint_path
 from interp.train.loop import TrainOptions, train
