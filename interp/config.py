@@ -173,9 +173,9 @@ class DigitsTask:
     def validate(self) -> None:
         _require(self.source in DIGIT_SOURCES, f"task.source must be one of "
                  f"{', '.join(DIGIT_SOURCES)}, got {self.source!r}")
-        _require(0 < self.n_train < DIGIT_SOURCES[self.source],
-                 f"task.n_train must lie in 1..{DIGIT_SOURCES[self.source] - 1} for source "
-                 f"{self.source!r} (it has {DIGIT_SOURCES[self.source]} images), got {self.n_train}")
+        size = DIGIT_SOURCES[self.source]
+        _require(0 < self.n_train < size, f"task.n_train must lie in 1..{size - 1} for "
+                 f"source {self.source!r} ({size} images), got {self.n_train}")
 
 
 @dataclass(frozen=True)
