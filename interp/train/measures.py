@@ -4,8 +4,9 @@
   the exact test-loss decomposition from v and M (``analysis.committee``), of the predictor
   the objective trains (alpha and centring included): ``decomp_linear``, ``decomp_scale``,
   ``decomp_alignment``, ``decomp_total``.
-- Liu et al.'s toy model on (modular) addition: the RQI of its embeddings and the effective loss on the training
-  parallelograms (``analysis.representation``): ``rqi``, ``effective_loss``.
+- Liu et al.'s toy model on (modular) addition: the RQI of its embeddings and the
+  effective loss on the training parallelograms (``analysis.representation``): ``rqi``,
+  ``effective_loss``.
 Other models record nothing extra.
 """
 
