@@ -13,7 +13,15 @@ from interp.cli import run_main
 from interp.errors import UserError
 
 # command name -> (module, one-line description)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "committee-alpha": ("interp.figures.committee_alpha",
+                        "committee machine loss curves for several alpha; loss decomposition"),
+    "gromov-norm": ("interp.figures.gromov_norm",
+                    "Gromov network: accuracy and weight norm while it groks"),
+    "hu-models": ("interp.figures.hu_models",
+                  "transformer vs MLP vs LSTM accuracy curves (Hu et al.)"),
+    "toy-rqi": ("interp.figures.toy_rqi", "toy model: RQI, accuracy and embeddings (Liu et al.)"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
