@@ -18,7 +18,7 @@ TINY = {
                                                      "weight_decay": 0}},
     "gromov": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
                "model": {"kind": "gromov", "width": 64},
-               "optim": {"name": "sgd", "lr": 100, "weight_decay": 0},
+               "optim": {"name": "sgd", "lr": 1000, "weight_decay": 0},
                "objective": {"loss": "mse"}},
     "committee": {"task": {"kind": "polynomial", "dim": 20, "n_train": 100, "n_test": 200},
                   "model": {"kind": "committee", "width": 50, "eps": 0.25},
