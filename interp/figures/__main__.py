@@ -1,5 +1,6 @@
-"""``python -m interp.figures NAME ...``: write one of the papers' figures (HTML, and PNG when
-kaleido and a Chromium are present).
+"""``python -m interp.figures NAME ...``: write a figure set (HTML; PNG with kaleido).
+
+HTML is always written; PNG too when kaleido and a Chromium are installed.
 
 Each command lives in its own module as ``main(argv) -> int``; this file only dispatches.
 """
@@ -14,13 +15,16 @@ from interp.errors import UserError
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "committee-alpha": ("interp.figures.committee_alpha",
+    "committee-alpha": ("interp.figures.cmd_committee_alpha",
                         "committee machine loss curves for several alpha; loss decomposition"),
-    "gromov-norm": ("interp.figures.gromov_norm",
+    "gromov-norm": ("interp.figures.cmd_gromov_norm",
                     "Gromov network: accuracy and weight norm while it groks"),
-    "hu-models": ("interp.figures.hu_models",
+    "hu-models": ("interp.figures.cmd_hu_models",
                   "transformer vs MLP vs LSTM accuracy curves (Hu et al.)"),
-    "toy-rqi": ("interp.figures.toy_rqi", "toy model: RQI, accuracy and embeddings (Liu et al.)"),
+    "toy-rqi": ("interp.figures.cmd_toy_rqi",
+                "toy model: RQI, accuracy and embeddings (Liu et al.)"),
+    "progress": ("interp.figures.cmd_progress",
+                 "Nanda et al.'s progress-measures figures for one run"),
 }
 
 

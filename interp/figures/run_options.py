@@ -1,4 +1,4 @@
-"""Command-line options shared by the figure commands that train or read runs."""
+"""Options shared by the figure commands that train or read runs, and obtaining those runs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from interp.config import RunConfig
+from interp.errors import UserError
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_runs: str) -> None:
@@ -29,3 +30,21 @@ def configured(config: RunConfig, args: argparse.Namespace, *extra: str) -> RunC
     if args.epochs is not None:
         overrides.append(f"schedule.epochs={args.epochs}")
     return config.with_overrides(overrides) if overrides else config
+
+
+def obtain_run(config: RunConfig, runs_dir: Path, name: str, device: str | None = None):
+    """The finished run RUNS_DIR/NAME: trained from ``config`` if absent, resumed if it was
+    interrupted, read as is if complete; a run there with another config is an error."""
+    from interp.runs import Run, is_run_dir
+    from interp.train.loop import TrainOptions, train
+
+    path = Path(runs_dir) / name
+    if is_run_dir(path):
+        run = Run.load(path)
+        if run.config.to_dict() != config.to_dict():
+            raise UserError(f"{path} holds a run with another config; remove it or pass "
+                            "another --runs-dir")
+        if run.is_complete:
+            return run
+    train(config, path, TrainOptions(device=device, quiet=True, resume=is_run_dir(path)))
+    return Run.load(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from interp.figures.runs_args import add_run_options, configured
+from interp.figures.run_options import add_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from interp.analysis.representation import embedding_projection
+    from interp.figures.export import write_figures
     from interp.figures.model_curves import rqi_and_accuracy
-    from interp.figures.output import obtain_run, write_figure
+    from interp.figures.run_options import obtain_run
     from interp.presets import get_preset
 
     run = obtain_run(configured(get_preset("liu-toy"), args), args.runs_dir, "liu-toy",
@@ -29,5 +30,5 @@ def main(argv: list[str] | None = None) -> int:
     projection = pd.DataFrame({"x": coordinates[:, 0], "y": coordinates[:, 1],
                                "label": [str(k) for k in range(len(coordinates))]})
     figure = rqi_and_accuracy(run.metrics, projection)
-    print("\n".join(map(str, write_figure(figure, args.out, "toy-rqi"))))
+    print("\n".join(map(str, write_figures({"toy-rqi": figure}, args.out))))
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from interp.figures.runs_args import add_run_options, configured
+from interp.figures.run_options import add_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,18 +17,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="output scales to train (default: 0.25 1 4)")
     args = parser.parse_args(argv)
 
+    from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha, loss_decomposition
-    from interp.figures.output import obtain_run, write_figure
+    from interp.figures.run_options import obtain_run
     from interp.presets import get_preset
 
     base = get_preset("kumar-committee")
     runs = {alpha: obtain_run(configured(base, args, f"objective.alpha={alpha}"),
                               args.runs_dir, f"alpha{alpha:g}", args.device)
             for alpha in args.alphas}
-    written = write_figure(loss_curves_by_alpha({a: r.metrics for a, r in runs.items()}),
-                           args.out, "committee-alpha-loss")
     reference = min(runs, key=lambda alpha: abs(alpha - 1))
-    written += write_figure(loss_decomposition(runs[reference].metrics), args.out,
-                            "committee-decomposition")
+    written = write_figures({
+        "committee-alpha-loss": loss_curves_by_alpha({a: r.metrics for a, r in runs.items()}),
+        "committee-decomposition": loss_decomposition(runs[reference].metrics)}, args.out)
     print("\n".join(map(str, written)))
     return 0

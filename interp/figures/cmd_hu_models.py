@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from interp.figures.runs_args import add_run_options, configured
+from interp.figures.run_options import add_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +17,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="training fraction of every model (default: 0.3)")
     args = parser.parse_args(argv)
 
+    from interp.figures.export import write_figures
     from interp.figures.model_curves import accuracy_panels
-    from interp.figures.output import obtain_run, write_figure
+    from interp.figures.run_options import obtain_run
     from interp.presets import get_preset
 
     # Hu et al.'s "simplified transformer" is Nanda et al.'s one-layer model, here at p = 97
@@ -29,5 +30,5 @@ def main(argv: list[str] | None = None) -> int:
                                 args.runs_dir, name.lower(), args.device).metrics
                for name, config in configs.items()}
     figure = accuracy_panels(metrics, f"a + b mod 97, {args.frac:.0%} training data")
-    print("\n".join(map(str, write_figure(figure, args.out, "hu-models"))))
+    print("\n".join(map(str, write_figures({"hu-models": figure}, args.out))))
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from interp.figures.runs_args import add_run_options, configured
+from interp.figures.run_options import add_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,12 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser, "gromov-norm")
     args = parser.parse_args(argv)
 
+    from interp.figures.export import write_figures
     from interp.figures.model_curves import accuracy_and_weight_norm
-    from interp.figures.output import obtain_run, write_figure
+    from interp.figures.run_options import obtain_run
     from interp.presets import get_preset
 
     run = obtain_run(configured(get_preset("kumar-gromov"), args), args.runs_dir,
                      "kumar-gromov", args.device)
     figure = accuracy_and_weight_norm(run.metrics, "Gromov network: accuracy and weight norm")
-    print("\n".join(map(str, write_figure(figure, args.out, "gromov-norm"))))
+    print("\n".join(map(str, write_figures({"gromov-norm": figure}, args.out))))
     return 0
