@@ -37,9 +37,3 @@ class CommitteeMachine(HookedRootModule):
         h = self.hook_pre(x @ self.W.T / math.sqrt(self.W.shape[1]))
         phi = self.hook_post(h + self.eps * h.pow(self.degree) / math.factorial(self.degree))
         return phi.mean(dim=1, keepdim=True)
-
-    def summary_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """v = (1/N) sum_i w_i [D] and M = (1/N) sum_i w_i w_i^T [D, D] (Kumar et al. sec. 5):
-        for degree 2 they determine f(x) = v.x / sqrt(D) + (eps / 2D) x^T M x."""
-        W = self.W.detach().double()
-        return W.mean(dim=0), W.T @ W / W.shape[0]
