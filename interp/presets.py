@@ -143,15 +143,16 @@ def _fig5_preset(variant: str) -> Callable[[], RunConfig]:
 
 def kumar_committee() -> RunConfig:
     """Kumar et al. Fig. 1: committee machine N = 500, eps = 0.02 on (beta.x)^2 / 2, D = 100,
-    P = 550, full-batch gradient descent, lr = eta0 N / alpha^2 with eta0 = 1, 1e5 epochs:
-    train loss falls while test loss rises, then test loss falls (grokking in loss)."""
+    P = 550, trained centred (alpha (f - f_0), their notebook's CENTER_LOSS) with full-batch
+    gradient descent, lr = eta0 N (divided by alpha^2 by the objective), eta0 = 1, 1e5
+    epochs: train loss falls while test loss rises, then test loss falls (grokking in loss)."""
     return RunConfig(
         task=PolynomialTask(target="single_index", dim=100, n_train=550, n_test=1000),
         model=CommitteeModel(width=500, eps=0.02, seed=0),
         optim=OptimConfig(name="sgd", lr=500.0, weight_decay=0.0),
         schedule=ScheduleConfig(epochs=100_000, eval_every=100, checkpoint_every=10_000,
                                 checkpoint_log=30),
-        objective=MSE,
+        objective=ObjectiveConfig(loss="mse", centered=True, alpha=1.0),
         preset="kumar-committee",
     )
 

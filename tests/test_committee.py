@@ -65,3 +65,33 @@ def test_centred_statistics_with_alpha_describe_the_scaled_difference():
     perfect = committee_loss_decomposition(torch.zeros(6), 6 / 0.5 * torch.outer(
         torch.eye(6)[0], torch.eye(6)[0]), torch.eye(6)[:1], eps=0.5)
     assert perfect.total == pytest.approx(0, abs=1e-12)  # v = 0, eps M / D = B
+
+
+def _epoch_below(metrics, column, fraction):
+    """First epoch at which ``column`` falls below ``fraction`` of its initial value."""
+    hit = metrics[metrics[column] < fraction * metrics[column].iloc[0]]
+    return None if hit.empty else int(hit["epoch"].iloc[0])
+
+
+def test_larger_alpha_reaches_low_test_loss_later(tmp_path):
+    """Kumar et al. Fig. 3a at test size: the lazier (larger alpha) committee machine lowers
+    its test loss later, read from the metrics the trainer records."""
+    from interp.config import RunConfig
+    from interp.runs import Run
+    from interp.train.loop import TrainOptions, train
+
+    epochs = {}
+    for alpha in (0.5, 4.0):
+        config = RunConfig.from_dict({
+            "task": {"kind": "polynomial", "dim": 20, "n_train": 120, "n_test": 400},
+            "model": {"kind": "committee", "width": 50, "eps": 0.25},
+            "optim": {"name": "sgd", "lr": 50, "weight_decay": 0},
+            "objective": {"loss": "mse", "centered": True, "alpha": alpha},
+            "schedule": {"epochs": 300, "eval_every": 5, "checkpoint_every": 0}})
+        train(config, tmp_path / str(alpha), TrainOptions(device="cpu", quiet=True))
+        metrics = Run.load(tmp_path / str(alpha)).metrics
+        epochs[alpha] = _epoch_below(metrics, "test_loss", 0.5)
+        # the recorded decomposition describes the centred, scaled predictor that trains
+        assert abs(metrics["decomp_total"].iloc[-1] - metrics["test_loss"].iloc[-1]) < 0.1
+    assert epochs[0.5] is not None and epochs[4.0] is not None
+    assert epochs[4.0] > 2 * epochs[0.5], epochs

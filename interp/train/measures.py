@@ -2,8 +2,8 @@
 
 - Kumar et al.'s committee machine (degree 2) on the single- or multi-index polynomial task:
   the exact test-loss decomposition from v and M (``analysis.committee``), of the predictor
-  the objective trains (alpha and centring included): ``decomp_linear``, ``decomp_scale``,
-  ``decomp_alignment``, ``decomp_total``.
+  the objective trains (alpha and ``objective.centered`` included): ``decomp_linear``,
+  ``decomp_scale``, ``decomp_alignment``, ``decomp_total``.
 - Liu et al.'s toy model on (modular) addition: the RQI of its embeddings and the
   effective loss on the training parallelograms (``analysis.representation``): ``rqi``,
   ``effective_loss``.
@@ -35,19 +35,13 @@ def evaluation_measures(config: RunConfig, model: torch.nn.Module, task: Task) -
     return dict
 
 
-def objective_centres(config: RunConfig) -> bool:
-    """Whether the trained output is centred, f(theta) - f(theta_0): the objective centres
-    whenever alpha != 1 (alpha = 1 trains plain f, keeping existing runs unchanged)."""
-    return config.objective.alpha != 1
-
-
 def _committee_measures(config: RunConfig, model: torch.nn.Module, task: Task) -> Measures:
     from interp.analysis.committee import committee_loss_decomposition, effective_statistics
     from interp.models import build_model
 
     initial = build_model(config.model, task).W.detach()  # the seeded init, even on resume
     directions = task.info["directions"]
-    alpha, centred = config.objective.alpha, objective_centres(config)
+    alpha, centred = config.objective.alpha, config.objective.centered
 
     def measure() -> dict[str, float]:
         v, M = effective_statistics(model.W.cpu(), initial, alpha, centred)
