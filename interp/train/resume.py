@@ -14,10 +14,13 @@ import torch
 
 def pack_training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         generator: torch.Generator, epoch: int, step: int,
-                        extra: dict[str, Any] | None = None
+                        extra: dict[str, Any] | None = None,
+                        variants: dict[str, torch.Tensor] | None = None
                         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Flatten model + optimiser + RNG state into (tensors, JSON-able metadata)."""
+    """Flatten model + optimiser + RNG state into (tensors, JSON-able metadata);
+    ``variants`` is the optimiser variants' state (noise generator, filter buffers)."""
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"variants/{k}": v for k, v in (variants or {}).items()})
     tensors["rng/generator"] = generator.get_state()
     opt_state = optimizer.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
@@ -36,10 +39,10 @@ def pack_training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer
 
 def unpack_training_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any],
                           model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                          generator: torch.Generator, source: Path) -> tuple[int, int]:
-    """Restore what ``pack_training_state`` saved into the live objects; returns (epoch, step).
-
-    ``source`` names the file in error messages.
+                          generator: torch.Generator, source: Path
+                          ) -> tuple[int, int, dict[str, torch.Tensor]]:
+    """Restore what ``pack_training_state`` saved into the live objects; returns
+    (epoch, step, the optimiser variants' state). ``source`` names the file in errors.
     """
     from interp.runs import load_weights_into
 
@@ -58,4 +61,6 @@ def unpack_training_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
     groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v
                for k, v in group.items()} for group in meta["optim_groups"]]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-    return int(meta["epoch"]), int(meta["step"])
+    variants = {k.removeprefix("variants/"): v for k, v in tensors.items()
+                if k.startswith("variants/")}
+    return int(meta["epoch"]), int(meta["step"]), variants
