@@ -96,8 +96,7 @@ def train(config: RunConfig | None, out_dir: str | Path,
     """
     out_dir = Path(out_dir)
     device = resolve_device(options.device)
-    if config is not None and (config.objective.loss != "cross_entropy"
-                               or config.objective.linearized):
+    if config is not None and config.objective.loss != "cross_entropy":
         raise UserError("objective: only cross-entropy training is implemented so far")
     if options.resume:
         if not is_run_dir(out_dir):
