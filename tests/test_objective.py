@@ -49,9 +49,9 @@ def test_learning_rate_scale_follows_the_spec():
 
 
 def test_centred_output_is_zero_at_initialisation_and_scaled_by_alpha(tmp_path):
-    """With alpha != 1 the trained output is alpha (f - f_0): zero logits at epoch 0 (so the
+    """Centred, the trained output is alpha (f - f_0): zero logits at epoch 0 (so the
     recorded loss is exactly ln p), and alpha times the weight change's effect later."""
-    config = small_config(objective={"alpha": 4.0}, schedule={"epochs": 20})
+    config = small_config(objective={"centered": True, "alpha": 4.0}, schedule={"epochs": 20})
     train(config, tmp_path / "run", QUIET)
     run = Run.load(tmp_path / "run")
     first = run.metrics.iloc[0]
@@ -78,7 +78,7 @@ def test_learning_rate_rescaling_makes_the_first_step_independent_of_alpha(tmp_p
     would grow like alpha (Adam) or alpha^2 (gradient descent)."""
     changes = {}
     for alpha in (10.0, 100.0):
-        config = small_config(objective={"alpha": alpha},
+        config = small_config(objective={"centered": True, "alpha": alpha},
                               optim={"name": optimizer, "lr": 0.1 if optimizer == "sgd" else 1e-3,
                                      "weight_decay": 0.0},
                               schedule={"epochs": 1, "checkpoint_every": 1})
@@ -163,7 +163,7 @@ class _Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("objective", [{"alpha": 3.0}, {"linearized": True}],
+@pytest.mark.parametrize("objective", [{"centered": True, "alpha": 3.0}, {"linearized": True}],
                          ids=["alpha", "linearized"])
 def test_crashed_run_resumes_to_bit_identical_weights(tmp_path, monkeypatch, objective):
     """A run that dies right after a checkpoint and is resumed ends at the very weights of an

@@ -1,6 +1,7 @@
 """What the trainer differentiates: the model's outputs as the ``objective`` section defines.
 
-**Output scale alpha** (Chizat, Oyallon, Bach 2019; Kumar et al. 2024, sec. 4.1 and 6): train
+**Output scale alpha** (Chizat, Oyallon, Bach 2019; Kumar et al. 2024, sec. 4.1 and 6): with
+``objective.centered`` train
 
     g(x; theta) = alpha * (f(x; theta) - f(x; theta_0))
 
@@ -10,14 +11,13 @@ learning rate is divided by alpha^2 for plain gradient descent and by alpha for 
 optimisers, which normalise the gradient (SPEC.md; Kumar et al. appendix 8.1: the rescaling
 keeps the initial rate of change of the output independent of alpha).
 
-**alpha == 1 means plain training, not centred**: g = f. This keeps every alpha = 1 run
-(the ``nanda`` preset above all) bit-identical to the runs made before alpha existed, and is
-the Nanda et al. setup. So the alpha family is centred only for alpha != 1; an alpha sweep
-that includes 1 compares the centred runs with the plain one there.
+Without ``centered`` (the default, Nanda et al.'s setup) g = f and alpha must be 1; those
+runs are computed exactly as before the objective existed. An alpha sweep sets
+``centered`` for every alpha, 1 included, so all its runs train the same family.
 
 **Linearised (lazy) baseline** (``objective.linearized``; Lee et al. 2019; Kumar et al. eq. 1):
 f is replaced by f_lin(x; theta) = f(x; theta_0) + J_0(x) (theta - theta_0), computed by a
-Jacobian-vector product; with alpha != 1 the trained output is alpha * J_0(x) (theta - theta_0).
+Jacobian-vector product; centred, the trained output is alpha * J_0(x) (theta - theta_0).
 The parameters theta are the model's own, so checkpoints store theta as for any run.
 
 The same ``Objective`` serves training, the metrics and every analysis, so all of them see
@@ -94,17 +94,18 @@ class Objective:
 
     f: the model's functional output; initial: theta_0, its trainable weights at
     initialisation (state-dict names). ``g(params, inputs)`` -> [batch, n_outputs]:
-    f (alpha = 1), alpha * (f - f_0) (alpha != 1), f_lin or alpha * (f_lin - f_0) (linearised).
+    f (not centred), alpha * (f - f_0) (centred), f_lin or alpha * (f_lin - f_0) (linearised).
     """
 
     def __init__(self, objective: ObjectiveConfig, f: FunctionalOutput, initial: Params):
         self.alpha, self.linearized = objective.alpha, objective.linearized
+        self._centred = objective.centered
         self.f, self.initial = f, initial
 
     @property
     def centred(self) -> bool:
-        """Whether f(theta_0) is subtracted (alpha != 1; see the module docstring)."""
-        return self.alpha != 1
+        """Whether f(theta_0) is subtracted (``objective.centered``)."""
+        return self._centred
 
     @torch.no_grad()
     def initial_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -140,14 +141,14 @@ def training_outputs(config: RunConfig, model: torch.nn.Module, initial: Params,
     """inputs -> g(theta; inputs) for the live model: what the trainer differentiates and its
     metrics read. [batch, ...] -> [batch, n_outputs].
 
-    Plain training (alpha = 1, not linearised) returns ``output_fn`` itself, exactly the
-    computation of runs made before alpha existed. In the centred case f(theta_0) comes from
+    Plain training (not centred, not linearised) returns ``output_fn`` itself, exactly the
+    computation of runs made before the objective existed. In the centred case f(theta_0) comes from
     a frozen copy of the model at theta_0: computed once for each tensor in ``fixed_inputs``
     (the train and test inputs, passed as the very tensor objects the loop evaluates) and
     under no_grad for any other batch (minibatches).
     """
     plain = output_fn(config.model, model, fast=fast)
-    if config.objective.alpha == 1 and not config.objective.linearized:
+    if not config.objective.centered and not config.objective.linearized:
         return plain
     objective = build_objective(config, model, initial, fast)
     if objective.linearized:
