@@ -191,11 +191,13 @@ def top_eigenvectors(kernel: torch.Tensor, k: int) -> Eigenvectors:
 
 def fourier_modes(values: torch.Tensor, p: int, frequencies: Sequence[int]) -> torch.Tensor:
     """cos(w_k v) and sin(w_k v), w_k = 2 pi k / p, for each frequency k: [n, 2 len(freqs)]
-    (columns cos k_1, sin k_1, cos k_2, ...). values: [n] ints, e.g. (a + b) mod p for
-    modular addition, whose logits Nanda et al. 2023 show are built from these modes."""
-    angles = 2 * math.pi / p * torch.outer(values.double(),
-                                           torch.tensor(frequencies, dtype=torch.float64))
-    return torch.stack([angles.cos(), angles.sin()], dim=-1).flatten(1)
+    (columns cos k_1, sin k_1, cos k_2, ...; rows of ``fourier.fourier_basis`` read at v mod
+    p). values: [n] ints, e.g. (a + b) for modular addition, whose logits Nanda et al. 2023
+    show are built from these modes."""
+    from interp.analysis.fourier import fourier_basis
+
+    rows = [row for k in frequencies for row in (2 * k - 1, 2 * k)]
+    return fourier_basis(p, torch.float64)[rows][:, values.long() % p].T
 
 
 def fourier_overlap(vectors: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
@@ -357,6 +359,25 @@ class LazyRichData:
     loss: LossFn
     n_outputs: int | None = None
     fourier: tuple[torch.Tensor, int, tuple[int, ...]] | None = None
+
+
+def task_data(task, loss: LossFn, n_probes: int = 256, seed: int = 0,
+              key_frequencies: Sequence[int] = (), combine: str = "add",
+              device: str | torch.device = "cpu") -> LazyRichData:
+    """The ``LazyRichData`` of a task (``interp.tasks.base.Task``): ``n_probes`` seeded probes
+    from the test split (Kumar et al. take the kernel alignment on test data), the train and
+    test sets, and, with key frequencies, the probes' a + b (or a - b, ``combine="sub"``)
+    for the Fourier overlap (modular tasks; ``task.operands`` [N, 2])."""
+    probes = probe_indices(task.test_idx, n_probes, seed)
+    fourier = None
+    if key_frequencies:
+        a, b = task.operands[probes].unbind(1)
+        fourier = (a + b if combine == "add" else a - b, task.n_outputs, tuple(key_frequencies))
+    return LazyRichData(
+        task.inputs[probes].to(device), task.targets[probes].to(device),
+        task.train_inputs.to(device), task.train_targets.to(device),
+        task.test_inputs.to(device), task.test_targets.to(device), loss,
+        task.n_outputs, fourier)
 
 
 def lazy_rich_curve(f: FunctionalOutput, checkpoints: Iterable[tuple[int, torch.nn.Module]],

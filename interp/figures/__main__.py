@@ -17,6 +17,8 @@ from interp.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "progress": ("interp.figures.cmd_progress",
                  "Nanda et al.'s progress-measures figures for one run"),
+    "lazy-rich": ("interp.figures.cmd_lazy_rich", "Kumar et al.'s lazy-vs-rich diagnostics"),
+    "alpha-sweep": ("interp.figures.cmd_alpha_sweep", "test loss at several output scales alpha"),
 }
 
 
