@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "toy model: RQI, accuracy and embeddings (Liu et al.)"),
     "progress": ("interp.figures.cmd_progress",
                  "Nanda et al.'s progress-measures figures for one run"),
+    "lazy-rich": ("interp.figures.cmd_lazy_rich", "Kumar et al.'s lazy-vs-rich diagnostics"),
+    "alpha-sweep": ("interp.figures.cmd_alpha_sweep", "test loss at several output scales alpha"),
 }
 
 

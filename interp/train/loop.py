@@ -89,8 +89,6 @@ def train(config: RunConfig | None, out_dir: str | Path,
     """
     out_dir = Path(out_dir)
     device = resolve_device(options.device)
-    if config is not None and config.objective.linearized:
-        raise UserError("objective: linearized training is not implemented yet")
     if options.resume:
         if not is_run_dir(out_dir):
             raise UserError(f"--resume: {out_dir} holds no run to resume; drop --resume to "
