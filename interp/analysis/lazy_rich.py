@@ -380,6 +380,65 @@ def task_data(task, loss: LossFn, n_probes: int = 256, seed: int = 0,
         task.n_outputs, fourier)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What every checkpoint is compared with: theta_0, the NTK Gram matrices K_0 on the
+    probes (by kind) and the hidden activations at initialisation (by hook name)."""
+
+    params: Params
+    kernels: dict[str, torch.Tensor]
+    activations: dict[str, torch.Tensor]
+
+
+def reference_state(f: FunctionalOutput, model: torch.nn.Module, data: LazyRichData,
+                    kinds: Sequence[str] = KERNEL_KINDS, hook_names: Sequence[str] = (),
+                    chunk_size: int = 64) -> Reference:
+    """The ``Reference`` of ``model`` at its current weights, which must be theta_0."""
+    params = detached(trainable_weights(model))
+    kernels = ntk_gram(f, params, data.probe_inputs, data.probe_targets, kinds, chunk_size)
+    acts = hidden_activations(model, data.probe_inputs, hook_names) if hook_names else {}
+    return Reference(params, kernels, acts)
+
+
+def checkpoint_measures(f: FunctionalOutput, model: torch.nn.Module, reference: Reference,
+                        data: LazyRichData, kinds: Sequence[str] = KERNEL_KINDS,
+                        hook_names: Sequence[str] = (), n_eigenvectors: int = 4,
+                        chunk_size: int = 64) -> dict[str, float]:
+    """Every lazy-versus-rich measure of ``model`` (at its current weights theta_t) against
+    ``reference`` (theta_0), as one row.
+
+    Keys: ``movement`` and ``movement/NAME`` per weight matrix; ``kernel_distance/KIND``
+    and ``alignment/KIND`` per kernel kind; ``train_loss``, ``test_loss`` (network),
+    ``lin_train_loss``, ``lin_test_loss`` (f_lin) and ``lin_gap_train``, ``lin_gap_test``;
+    ``cka/HOOK`` per hook name; with ``data.fourier``, ``fourier_overlap/KIND/i`` for the
+    top ``n_eigenvectors`` eigenvectors of K_t. Follows Kumar et al. 2024 (SPEC.md).
+    """
+    labels = label_matrix(data.probe_targets, data.n_outputs)
+    params = detached(trainable_weights(model))
+    kernels = ntk_gram(f, params, data.probe_inputs, data.probe_targets, kinds, chunk_size)
+    movement = parameter_movement(reference.params, params)
+    row = {"movement": movement.total,
+           **{f"movement/{k}": v for k, v in movement.per_weight.items()}}
+    for kind, kernel in kernels.items():
+        row[f"kernel_distance/{kind}"] = kernel_distance(reference.kernels[kind], kernel)
+        row[f"alignment/{kind}"] = kernel_alignment(kernel, labels)
+        if data.fourier is not None:
+            values, p, frequencies = data.fourier
+            vectors = top_eigenvectors(kernel, n_eigenvectors).vectors
+            overlap = fourier_overlap(vectors, fourier_modes(values, p, frequencies))
+            row.update({f"fourier_overlap/{kind}/{i}": float(v) for i, v in enumerate(overlap)})
+    for split, inputs, targets in (("train", data.train_inputs, data.train_targets),
+                                   ("test", data.test_inputs, data.test_targets)):
+        lin = linearisation(f, reference.params, params, inputs, targets, data.loss)
+        row.update({f"{split}_loss": lin.loss, f"lin_{split}_loss": lin.linearised_loss,
+                    f"lin_gap_{split}": lin.gap})
+    if hook_names:
+        acts = hidden_activations(model, data.probe_inputs, hook_names)
+        row.update({f"cka/{name}": linear_cka(reference.activations[name], value)
+                    for name, value in acts.items()})
+    return row
+
+
 def lazy_rich_curve(f: FunctionalOutput, checkpoints: Iterable[tuple[int, torch.nn.Module]],
                     data: LazyRichData, kinds: Sequence[str] = KERNEL_KINDS,
                     hook_names: Sequence[str] = (), n_eigenvectors: int = 4,
@@ -389,46 +448,16 @@ def lazy_rich_curve(f: FunctionalOutput, checkpoints: Iterable[tuple[int, torch.
     f: the trained output as a functional (``interp.train.objective.Objective``);
     checkpoints: (epoch, model) pairs in epoch order, the first at epoch 0 (theta_0), e.g.
     ``Run.iter_models()``; models may be one object reloaded in place. One row per
-    checkpoint, columns: ``epoch``; ``movement`` and ``movement/NAME`` per weight matrix;
-    ``kernel_distance/KIND`` and ``alignment/KIND`` per kernel kind; ``train_loss``,
-    ``test_loss`` (network), ``lin_train_loss``, ``lin_test_loss`` (f_lin) and
-    ``lin_gap_train``, ``lin_gap_test``; ``cka/HOOK`` per hook name; with ``data.fourier``,
-    ``fourier_overlap/KIND/i`` for the top ``n_eigenvectors`` eigenvectors of K_t.
-    Follows Kumar et al. 2024 (SPEC.md, "Lazy versus rich").
+    checkpoint: ``epoch`` and the columns of ``checkpoint_measures``.
     """
     import pandas as pd
 
-    labels = label_matrix(data.probe_targets, data.n_outputs)
-    rows = []
-    initial = initial_kernels = initial_acts = None
+    rows, reference = [], None
     for epoch, model in checkpoints:
-        params = detached(trainable_weights(model))
-        if initial is None:
+        if reference is None:
             if epoch != 0:
                 raise ValueError(f"the first checkpoint must be epoch 0, got {epoch}")
-            initial = params
-        kernels = ntk_gram(f, params, data.probe_inputs, data.probe_targets, kinds, chunk_size)
-        acts = hidden_activations(model, data.probe_inputs, hook_names) if hook_names else {}
-        if initial_kernels is None:
-            initial_kernels, initial_acts = kernels, acts
-        movement = parameter_movement(initial, params)
-        row = {"epoch": epoch, "movement": movement.total,
-               **{f"movement/{k}": v for k, v in movement.per_weight.items()}}
-        for kind, kernel in kernels.items():
-            row[f"kernel_distance/{kind}"] = kernel_distance(initial_kernels[kind], kernel)
-            row[f"alignment/{kind}"] = kernel_alignment(kernel, labels)
-            if data.fourier is not None:
-                values, p, frequencies = data.fourier
-                vectors = top_eigenvectors(kernel, n_eigenvectors).vectors
-                overlap = fourier_overlap(vectors, fourier_modes(values, p, frequencies))
-                row.update({f"fourier_overlap/{kind}/{i}": float(v)
-                            for i, v in enumerate(overlap)})
-        for split, inputs, targets in (("train", data.train_inputs, data.train_targets),
-                                       ("test", data.test_inputs, data.test_targets)):
-            lin = linearisation(f, initial, params, inputs, targets, data.loss)
-            row.update({f"{split}_loss": lin.loss, f"lin_{split}_loss": lin.linearised_loss,
-                        f"lin_gap_{split}": lin.gap})
-        row.update({f"cka/{name}": linear_cka(initial_acts[name], value)
-                    for name, value in acts.items()})
-        rows.append(row)
+            reference = reference_state(f, model, data, kinds, hook_names, chunk_size)
+        rows.append({"epoch": epoch, **checkpoint_measures(
+            f, model, reference, data, kinds, hook_names, n_eigenvectors, chunk_size)})
     return pd.DataFrame(rows)

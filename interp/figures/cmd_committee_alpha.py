@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
             for alpha in args.alphas}
     reference = min(runs, key=lambda alpha: abs(alpha - 1))
     written = write_figures({
-        "committee-alpha-loss": loss_curves_by_alpha({a: r.metrics for a, r in runs.items()}),
+        "committee-alpha-loss": loss_curves_by_alpha(
+            {a: r.metrics for a, r in runs.items()},
+            "Committee machine: loss curves for several alpha"),
         "committee-decomposition": loss_decomposition(runs[reference].metrics)}, args.out)
     print("\n".join(map(str, written)))
     return 0

@@ -15,11 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser, "toy-rqi")
     args = parser.parse_args(argv)
 
-    import pandas as pd
-
     from interp.analysis.representation import embedding_projection
     from interp.figures.export import write_figures
-    from interp.figures.model_curves import rqi_and_accuracy
+    from interp.figures.model_curves import representation_quality
     from interp.figures.run_options import obtain_run
     from interp.presets import get_preset
 
@@ -27,8 +25,6 @@ def main(argv: list[str] | None = None) -> int:
                      args.device)
     embeddings = run.weights(run.checkpoint_epochs[-1])["embed.weight"]
     coordinates = embedding_projection(embeddings).coordinates
-    projection = pd.DataFrame({"x": coordinates[:, 0], "y": coordinates[:, 1],
-                               "label": [str(k) for k in range(len(coordinates))]})
-    figure = rqi_and_accuracy(run.metrics, projection)
+    figure = representation_quality(run.metrics, run.metrics, coordinates, x="step")
     print("\n".join(map(str, write_figures({"toy-rqi": figure}, args.out))))
     return 0

@@ -104,23 +104,3 @@ def fourier_overlap_figure(curve: pd.DataFrame, frequencies: list[int],
     fig.update_layout(title=f"Top NTK eigenvectors vs key frequencies {frequencies}",
                       height=420)
     return fig
-
-
-def alpha_sweep_figure(metrics: dict[float, pd.DataFrame]) -> go.Figure:
-    """Test loss (solid) and train loss (dashed) against epoch for each output scale alpha
-    (Kumar et al. 2024, Fig. 5b), log-scaled loss."""
-    fig = go.Figure()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#7f7f7f", "#bcbd22", "#17becf"]
-    for i, (alpha, frame) in enumerate(sorted(metrics.items())):
-        colour = palette[i % len(palette)]
-        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame["test_loss"], mode="lines",
-                                 name=f"alpha={alpha:g} test", line_color=colour))
-        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame["train_loss"], mode="lines",
-                                 name=f"alpha={alpha:g} train", line_color=colour,
-                                 line_dash="dash", opacity=0.6))
-    fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(type="log", title_text="cross-entropy")
-    fig.update_layout(title="Output scale alpha: test (solid) and train (dashed) loss",
-                      height=500)
-    return fig

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
 DECOMPOSITION = {"decomp_linear": "linear power", "decomp_scale": "scale (trace)",
                  "decomp_alignment": "alignment (beta^T M beta)", "decomp_total": "sum"}
 
 
-def loss_curves_by_alpha(metrics: dict[float, pd.DataFrame]) -> go.Figure:
-    """Train (dashed) and test (solid) loss against epoch, one colour per alpha (Kumar et
-    al. Fig. 3a: large alpha delays the fall of the test loss, small alpha removes the
-    delay). metrics: alpha -> metrics table."""
+def loss_curves_by_alpha(metrics: dict[float, pd.DataFrame], title: str,
+                         loss_name: str = "MSE", log_epochs: bool = True) -> go.Figure:
+    """Train (dashed) and test (solid) loss against epoch, one colour per output scale alpha
+    (Kumar et al. Fig. 3a and 5b: large alpha delays the fall of the test loss, small alpha
+    removes the delay). metrics: alpha -> metrics table."""
     figure = go.Figure()
     for index, (alpha, frame) in enumerate(sorted(metrics.items())):
         colour = _colour(index)
         for column, dash in (("train_loss", "dash"), ("test_loss", "solid")):
-            figure.add_scatter(x=frame["epoch"].clip(lower=1), y=frame[column], mode="lines",
+            epochs = frame["epoch"].clip(lower=1) if log_epochs else frame["epoch"]
+            figure.add_scatter(x=epochs, y=frame[column], mode="lines",
                                name=f"alpha={alpha:g} {column.split('_')[0]}",
                                line={"color": colour, "dash": dash})
-    figure.update_layout(title="Committee machine: loss curves for several alpha",
-                         xaxis_title="epoch", yaxis_title="MSE")
-    figure.update_xaxes(type="log")
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=loss_name)
+    if log_epochs:
+        figure.update_xaxes(type="log")
     figure.update_yaxes(type="log")
     return figure
 
@@ -79,22 +82,28 @@ def accuracy_panels(metrics: dict[str, pd.DataFrame], title: str) -> go.Figure:
     return figure
 
 
-def rqi_and_accuracy(metrics: pd.DataFrame, projection: pd.DataFrame | None = None
-                     ) -> go.Figure:
-    """Liu et al.'s toy model: RQI and train/test accuracy against step, and (if given) the
-    final embeddings' 2D projection (columns x, y, label)."""
-    columns = 2 if projection is not None else 1
+def representation_quality(rqi: pd.DataFrame, metrics: pd.DataFrame,
+                           coordinates: torch.Tensor | None = None, x: str = "epoch"
+                           ) -> go.Figure:
+    """Liu et al.: the embeddings' RQI (``rqi`` table: columns x, rqi) beside train/test
+    accuracy (``metrics``), against ``x`` (epoch or step), and, if given, the final
+    embeddings' 2D projection (``coordinates`` [n, 2], point k labelled k)."""
+    columns = 2 if coordinates is not None else 1
     figure = make_subplots(rows=1, cols=columns, subplot_titles=(
         "RQI and accuracy", "embeddings (PCA)")[:columns])
-    for name, dash in (("rqi", "solid"), ("train_acc", "dash"), ("test_acc", "dot")):
-        figure.add_scatter(x=metrics["step"].clip(lower=1), y=metrics[name], name=name,
-                           mode="lines", line={"dash": dash}, row=1, col=1)
-    figure.update_xaxes(type="log", title_text="step", row=1, col=1)
-    if projection is not None:
-        figure.add_scatter(x=projection["x"], y=projection["y"], text=projection["label"],
+    figure.add_scatter(x=rqi[x].clip(lower=1), y=rqi["rqi"], name="RQI", mode="lines",
+                       row=1, col=1)
+    for name, dash in (("train_acc", "dash"), ("test_acc", "dot")):
+        if name in metrics:
+            figure.add_scatter(x=metrics[x].clip(lower=1), y=metrics[name], name=name,
+                               mode="lines", line={"dash": dash}, row=1, col=1)
+    figure.update_xaxes(type="log", title_text=x, row=1, col=1)
+    if coordinates is not None:
+        figure.add_scatter(x=coordinates[:, 0].tolist(), y=coordinates[:, 1].tolist(),
+                           text=[str(k) for k in range(len(coordinates))],
                            mode="markers+text", textposition="top center", name="E_k",
                            row=1, col=2)
-    figure.update_layout(title="Toy model: representation quality and accuracy")
+    figure.update_layout(title="Representation quality (Liu et al.) and accuracy")
     return figure
 
 

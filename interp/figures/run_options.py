@@ -9,13 +9,16 @@ from interp.config import RunConfig
 from interp.errors import UserError
 
 
-def add_run_options(parser: argparse.ArgumentParser, default_runs: str) -> None:
-    """--out, --runs-dir, --epochs, --set and --device."""
+def add_run_options(parser: argparse.ArgumentParser, default_runs: str | None) -> None:
+    """--out, --runs-dir (default checkpoints/DEFAULT_RUNS; None: left to the command),
+    --epochs, --set and --device."""
     parser.add_argument("--out", type=Path, default=Path("figures"),
                         help="directory for the HTML (and PNG) files (default: figures)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("checkpoints") / default_runs,
+    parser.add_argument("--runs-dir", type=Path,
+                        default=Path("checkpoints") / default_runs if default_runs else None,
                         help="where the runs are read from, or trained into when absent "
-                             f"(default: checkpoints/{default_runs})")
+                             + (f"(default: checkpoints/{default_runs})" if default_runs
+                                else "(default: set by the command)"))
     parser.add_argument("--epochs", type=int,
                         help="train for this many epochs instead of the preset's (a "
                              "shortened run)")
@@ -46,5 +49,6 @@ def obtain_run(config: RunConfig, runs_dir: Path, name: str, device: str | None 
                             "another --runs-dir")
         if run.is_complete:
             return run
+    print(f"training {path} ...", flush=True)
     train(config, path, TrainOptions(device=device, quiet=True, resume=is_run_dir(path)))
     return Run.load(path)
