@@ -100,3 +100,23 @@ def test_figures_progress_command_writes_html(run_copy, tmp_path):
     assert {"loss_accuracy.html", "embedding_fourier.html", "neuron_clusters.html"} <= names
     bad = run_cli("interp.figures", "progress", str(tmp_path / "nope"), "--out", str(out))
     assert bad.returncode == 2 and "no such run directory" in bad.stderr
+
+
+def test_lazy_rich_on_an_mse_run_adds_the_kernel_regression_lazy_limit(tmp_path):
+    from interp.analyzers import Options
+    from interp.config import RunConfig
+
+    config = RunConfig.from_dict({
+        "task": {"kind": "polynomial", "dim": 8, "n_train": 40, "n_test": 60},
+        "model": {"kind": "committee", "width": 30, "eps": 0.5},
+        "optim": {"name": "sgd", "lr": 5.0, "weight_decay": 0.0},
+        "schedule": {"epochs": 40, "eval_every": 10, "checkpoint_every": 20},
+        "objective": {"loss": "mse", "centered": True}})
+    train(config, tmp_path / "run", TrainOptions(device="cpu", quiet=True))
+    result = analyse_run(tmp_path / "run", ["lazy_rich"], options=Options(probes=16))
+    lazy = result.summary["lazy_rich"]
+    assert lazy["kernels"] == ["trace"]  # regression: the plain NTK
+    assert lazy["kernel_regression"]["train_loss"] < 1e-10  # K_0 regression interpolates
+    assert 0 < lazy["kernel_regression"]["test_loss"] < 10
+    assert abs(result.measures("lazy_rich")["kernel_distance/trace"].iloc[0]) < 1e-12
+    assert "kernel regression with K_0" in result.report_path.read_text()

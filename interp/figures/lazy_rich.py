@@ -54,10 +54,12 @@ def movement_figure(curve: pd.DataFrame, landmarks: dict | None = None) -> go.Fi
 
 
 def linearisation_figure(curve: pd.DataFrame, landmarks: dict | None = None,
-                         lazy_metrics: pd.DataFrame | None = None) -> go.Figure:
+                         lazy_metrics: pd.DataFrame | None = None,
+                         kernel_regression: dict | None = None) -> go.Figure:
     """Left: the linearisation gap |f - f_lin| / |f - f_0| on train and test data. Right:
     the network's loss beside its linearisation's at the same weights (log scale), and,
-    when given, the learning curves of a lazy-baseline run (the model trained linearised)."""
+    when given, the learning curves of a lazy-baseline run (the model trained linearised)
+    and the test loss of kernel regression with K_0 (the lazy limit of MSE training)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "linearisation gap |f - f_lin| / |f - f_0|", "loss: network vs linearised"))
     _line(fig, curve, "lin_gap_train", "gap (train)", 1, 1)
@@ -72,6 +74,10 @@ def linearisation_figure(curve: pd.DataFrame, landmarks: dict | None = None,
                              ("test_loss", "lazy baseline test")):
             fig.add_trace(go.Scatter(x=lazy_metrics["epoch"], y=lazy_metrics[column],
                                      name=name, mode="lines", line_dash="dot"), row=1, col=2)
+    if kernel_regression is not None:
+        fig.add_hline(y=kernel_regression["test_loss"], line_dash="dashdot", row=1, col=2,
+                      annotation_text="kernel regression with K_0 (test)",
+                      annotation_font_size=10)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_xaxes(title_text="epoch")
     add_landmarks(fig, landmarks)

@@ -60,8 +60,8 @@ def lazy_rich_figures(result, lazy_baseline=None) -> dict[str, go.Figure]:
     curve, marks = lazy.measures, result.summary["landmarks"]
     out = {"lazy_rich_kernel": lazy_figs.kernel_figure(curve, marks),
            "lazy_rich_movement": lazy_figs.movement_figure(curve, marks),
-           "lazy_rich_linearisation": lazy_figs.linearisation_figure(curve, marks,
-                                                                     lazy_baseline)}
+           "lazy_rich_linearisation": lazy_figs.linearisation_figure(
+               curve, marks, lazy_baseline, lazy.summary.get("kernel_regression"))}
     if any(c.startswith("cka/") for c in curve):
         out["lazy_rich_cka"] = lazy_figs.cka_figure(curve, marks)
     key = result.summary["lazy_rich"].get("key_frequencies")
