@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from interp.errors import UserError
 from interp.models import build_model, output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
 from interp.tasks import build_task
+from interp.train.backend import compile_outputs, matmul_precision
 from interp.train.optim import build_optimizer, learning_rate
 from interp.train.resume import pack_training_state, unpack_training_state
 
@@ -31,14 +33,21 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """How to run (not what to compute): none of these change the results on one device."""
+    """How to run (not what to compute): none of these change the results beyond float
+    rounding. ``compile``: torch.compile the model's outputs (CUDA graphs on CUDA);
+    ``matmul_precision``: "highest" (float32) unless reduced precision is opted into (see
+    ``interp.train.backend``). ``on_epoch``: called with each finished epoch's number
+    (progress reporting, benchmarks)."""
 
     device: str | None = None
     resume: bool = False
     force: bool = False
     quiet: bool = False
     fast: bool = True
+    compile: bool = False
+    matmul_precision: str = "highest"
     resume_every_s: float = 60.0
+    on_epoch: Callable[[int], None] | None = None
 
 
 def default_device() -> str:
@@ -55,6 +64,11 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
     return device
+
+
+def runtime_info(device: torch.device, options: TrainOptions) -> dict[str, str]:
+    """How a run was trained, for its run.json (not part of its config)."""
+    return {"device": str(device), "matmul_precision": options.matmul_precision}
 
 
 def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
@@ -112,7 +126,7 @@ def train(config: RunConfig | None, out_dir: str | Path,
     start_epoch, step = 0, 0
     if writer is None:
         writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
-                                  force=options.force, runtime={"device": str(device)})
+                                  force=options.force, runtime=runtime_info(device, options))
     else:
         saved = writer.load_resume_state()
         if saved is not None:
@@ -121,8 +135,9 @@ def train(config: RunConfig | None, out_dir: str | Path,
     writer.truncate_metrics(before_epoch=start_epoch)
     if start_epoch == 0:
         writer.save_checkpoint(0, model.state_dict())
-    _Loop(config, task, model, params, optimizer, generator, writer, device, options).run(
-        start_epoch, step)
+    with matmul_precision(options.matmul_precision):
+        _Loop(config, task, model, params, optimizer, generator, writer, device, options).run(
+            start_epoch, step)
     return out_dir
 
 
@@ -135,6 +150,8 @@ class _Loop:
         self.optimizer, self.generator, self.writer = optimizer, generator, writer
         self.options = options
         self.outputs = output_fn(config.model, model, fast=options.fast)
+        if options.compile:
+            self.outputs = compile_outputs(self.outputs, device)
         self.loss_dtype = _DTYPES[config.objective.loss_dtype]
         self.x_train, self.y_train = task.train_inputs.to(device), task.train_targets.to(device)
         self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
@@ -165,6 +182,8 @@ class _Loop:
                     step += 1
             self.after_epoch(epoch + 1, step)
             self.bar.update(1)
+            if self.options.on_epoch is not None:
+                self.options.on_epoch(epoch + 1)
         self.record(schedule.epochs, step, None)
         self.bar.close()
 
