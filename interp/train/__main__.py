@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if runs is not None:
         if config is None:
             raise_usage("--sweep needs --preset or --config (the runs' base config)")
+        if args.no_fast_path:
+            raise_usage("--sweep trains through the fast path; drop --no-fast-path (or train "
+                        "the runs one at a time)")
         configs = [config.with_overrides(list(run.overrides)) for run in runs]
         paths = train_ensemble(configs, [args.out / run.name for run in runs], options)
     elif args.resume and not is_run_dir(args.out) and find_run_dirs(args.out):

@@ -1,0 +1,99 @@
+"""The exact fast path equals the TransformerBridge forward: logits, loss and every gradient,
+at initialisation and at a trained checkpoint, through both ways of computing the attention
+scores (score table for large batches, per example for small ones)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import small_config
+
+from interp.config import ModularTask, TransformerModel
+from interp.models import build_model, output_fn
+from interp.models.transformer import _SCORE_TABLE_ADVANTAGE
+from interp.runs import Run
+from interp.tasks import build_task
+from interp.train.loop import TrainOptions, train
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A small model trained until it fits its training set (train accuracy 1)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    train(small_config(schedule={"epochs": 300, "checkpoint_every": 300}), out,
+          TrainOptions(device="cpu", quiet=True))
+    run = Run.load(out)
+    assert run.metrics["train_acc"].iloc[-1] == 1.0
+    return run
+
+
+def _uses_score_table(model_config, task, batch):
+    d_vocab, n_ctx = task.vocab_size, task.seq_len
+    return d_vocab * n_ctx * d_vocab <= _SCORE_TABLE_ADVANTAGE * batch * n_ctx
+
+
+def _logits_loss_grads(config, model, tokens, labels, fast):
+    model.zero_grad()
+    logits = output_fn(config, model, fast=fast)(tokens)
+    loss = F.cross_entropy(logits.double(), labels)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return logits.detach(), loss.detach(), grads
+
+
+def _assert_fast_equals_bridge(config, model, tokens, labels):
+    fast = _logits_loss_grads(config, model, tokens, labels, fast=True)
+    bridge = _logits_loss_grads(config, model, tokens, labels, fast=False)
+    torch.testing.assert_close(fast[0], bridge[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast[1], bridge[1], rtol=1e-6, atol=1e-9)
+    assert fast[2].keys() == bridge[2].keys() and len(fast[2]) == 9  # every trainable weight
+    for name, grad in fast[2].items():
+        scale = bridge[2][name].abs().max()
+        torch.testing.assert_close(grad, bridge[2][name], rtol=1e-4, atol=1e-5 * scale,
+                                   msg=name)
+
+
+@pytest.mark.parametrize("batch", [None, 64], ids=["score-table", "per-example"])
+def test_fast_path_equals_bridge_at_nanda_initialisation(batch):
+    task = build_task(ModularTask(p=113, frac=0.3))
+    config = TransformerModel()
+    model = build_model(config, task)
+    tokens, labels = task.train_inputs[:batch], task.train_targets[:batch]
+    assert _uses_score_table(config, task, len(tokens)) == (batch is None)
+    _assert_fast_equals_bridge(config, model, tokens, labels)
+
+
+@pytest.mark.parametrize("batch", [None, 16], ids=["score-table", "per-example"])
+def test_fast_path_equals_bridge_at_a_trained_checkpoint(trained_run, batch):
+    config = trained_run.config.model
+    model = trained_run.model()
+    task = trained_run.task()
+    tokens, labels = task.train_inputs[:batch], task.train_targets[:batch]
+    assert _uses_score_table(config, task, len(tokens)) == (batch is None)
+    _assert_fast_equals_bridge(config, model, tokens, labels)
+
+
+def test_fast_path_handles_bidirectional_attention_and_varied_last_tokens():
+    """Not only the '=' token last: with random tokens each example has its own query."""
+    task = build_task(ModularTask(p=23, frac=0.5))
+    config = TransformerModel(d_model=32, n_heads=2, d_head=16, d_mlp=64,
+                              attention="bidirectional", seed=5)
+    model = build_model(config, task)
+    generator = torch.Generator().manual_seed(0)
+    for batch in (1000, 8):  # score table, per example
+        tokens = torch.randint(0, task.vocab_size, (batch, 3), generator=generator)
+        labels = torch.randint(0, task.n_outputs, (batch,), generator=generator)
+        _assert_fast_equals_bridge(config, model, tokens, labels)
+
+
+def test_training_on_the_fast_path_and_the_bridge_ends_at_the_same_weights(tmp_path):
+    config = small_config(schedule={"epochs": 40, "checkpoint_every": 40})
+    for fast in (True, False):
+        train(config, tmp_path / str(fast), TrainOptions(device="cpu", quiet=True, fast=fast))
+    a, b = Run.load(tmp_path / "True"), Run.load(tmp_path / "False")
+    moved = 0.0
+    for name, value in a.weights(40).items():
+        torch.testing.assert_close(value, b.weights(40)[name], rtol=1e-4, atol=1e-5, msg=name)
+        moved = max(moved, (value - a.weights(0)[name]).abs().max().item())
+    assert moved > 0.05  # the weights did move: the comparison is not of initialisations
+    np.testing.assert_allclose(a.metrics["test_loss"], b.metrics["test_loss"], rtol=1e-4)
