@@ -36,7 +36,7 @@ from interp.models import build_model, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, load_weights_into
 from interp.tasks import build_task
 from interp.tasks.base import Task
-from interp.train.backend import compile_outputs, matmul_precision
+from interp.train.backend import compile_outputs, training_backend
 from interp.train.loop import TrainOptions, checkpoint_epochs, resolve_device, runtime_info
 from interp.train.optim import build_optimizer, learning_rate
 from interp.train.resume import TrainingState, pack_state, unpack_state
@@ -110,7 +110,7 @@ def train_ensemble(configs: Sequence[RunConfig] | None, out_dirs: Sequence[str |
                                                           task.test_idx, force=options.force,
                                                           runtime=runtime))
                    for config, task, d in zip(configs, tasks, out_dirs, strict=True)]
-    with matmul_precision(options.matmul_precision):
+    with training_backend(device, options.matmul_precision):
         _train(members, device, options, stop_epoch=configs[0].schedule.epochs)
     return out_dirs
 

@@ -24,7 +24,7 @@ from interp.errors import UserError
 from interp.models import build_model, output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
 from interp.tasks import build_task
-from interp.train.backend import compile_outputs, matmul_precision
+from interp.train.backend import compile_outputs, training_backend
 from interp.train.optim import build_optimizer, learning_rate
 from interp.train.resume import pack_training_state, unpack_training_state
 
@@ -135,7 +135,7 @@ def train(config: RunConfig | None, out_dir: str | Path,
     writer.truncate_metrics(before_epoch=start_epoch)
     if start_epoch == 0:
         writer.save_checkpoint(0, model.state_dict())
-    with matmul_precision(options.matmul_precision):
+    with training_backend(device, options.matmul_precision):
         _Loop(config, task, model, params, optimizer, generator, writer, device, options).run(
             start_epoch, step)
     return out_dir
