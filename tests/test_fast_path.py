@@ -97,3 +97,24 @@ def test_training_on_the_fast_path_and_the_bridge_ends_at_the_same_weights(tmp_p
         moved = max(moved, (value - a.weights(0)[name]).abs().max().item())
     assert moved > 0.05  # the weights did move: the comparison is not of initialisations
     np.testing.assert_allclose(a.metrics["test_loss"], b.metrics["test_loss"], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_compiled_training_equals_eager_training(tmp_path):
+    """The torch.compile path (CUDA graphs on CUDA) exercised on CPU, single and ensemble."""
+    from interp.train.ensemble import train_ensemble
+
+    configs = [small_config(model={"seed": s}, schedule={"epochs": 10, "checkpoint_every": 10})
+               for s in (3, 4)]
+    runs = {}
+    for compile_ in (False, True):
+        options = TrainOptions(device="cpu", quiet=True, compile=compile_)
+        runs[compile_] = [train(configs[0], tmp_path / f"single-{compile_}", options),
+                          *train_ensemble(configs, [tmp_path / f"ensemble-{compile_}-{i}"
+                                                    for i in range(2)], options)]
+    for eager_path, compiled_path in zip(runs[False], runs[True], strict=True):
+        eager, compiled = Run.load(eager_path), Run.load(compiled_path)
+        for key, value in eager.weights(10).items():
+            torch.testing.assert_close(compiled.weights(10)[key], value, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(compiled.metrics["test_loss"], eager.metrics["test_loss"],
+                                   rtol=1e-5)
