@@ -2,7 +2,6 @@
 trained alone, writes a normal run directory, and a killed ensemble resumes."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -155,7 +154,7 @@ def test_bad_sweeps_are_one_line_errors_that_write_nothing(tmp_path, config_file
     assert not (tmp_path / "sweep").exists()
 
 
-def test_ensemble_refuses_to_overwrite_any_existing_run(tmp_path):
+def test_ensemble_refuses_to_overwrite_any_existing_run(tmp_path, config_file):
     configs = [small_config(model={"seed": s}, schedule={"epochs": 5}) for s in (1, 2)]
     dirs = [tmp_path / "a", tmp_path / "b"]
     train(configs[1], dirs[1], OPTIONS)
@@ -163,4 +162,7 @@ def test_ensemble_refuses_to_overwrite_any_existing_run(tmp_path):
     with pytest.raises(UserError, match="already holds a run"):
         train_ensemble(configs, dirs, OPTIONS)
     assert not dirs[0].exists() and _files(dirs[1]) == before
-    shutil.rmtree(dirs[1])
+    result = run_cli("interp.train", "--config", str(config_file(configs[0])), "--sweep",
+                     "seed=0:2", "--out", str(dirs[1]), "--quiet")
+    assert result.returncode == 2 and "holds a single run" in result.stderr
+    assert _files(dirs[1]) == before

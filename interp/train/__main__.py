@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_fast_path:
             raise_usage("--sweep trains through the fast path; drop --no-fast-path (or train "
                         "the runs one at a time)")
+        if is_run_dir(args.out):
+            raise_usage(f"--out {args.out} holds a single run; give the sweep a directory of "
+                        "its own")
         configs = [config.with_overrides(list(run.overrides)) for run in runs]
         paths = train_ensemble(configs, [args.out / run.name for run in runs], options)
     elif args.resume and not is_run_dir(args.out) and find_run_dirs(args.out):

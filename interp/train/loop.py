@@ -66,9 +66,10 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
-def runtime_info(device: torch.device, options: TrainOptions) -> dict[str, str]:
+def runtime_info(device: torch.device, options: TrainOptions) -> dict[str, str | bool]:
     """How a run was trained, for its run.json (not part of its config)."""
-    return {"device": str(device), "matmul_precision": options.matmul_precision}
+    return {"device": str(device), "compile": options.compile,
+            "matmul_precision": options.matmul_precision}
 
 
 def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
