@@ -10,7 +10,8 @@
 
 Tensors are stored with safetensors only: loading never unpickles anything. Every write is
 atomic (temp file in the same directory, flush + fsync, rename), so a run killed at any
-instant stays loadable; a torn last line of metrics.jsonl is ignored when reading.
+instant stays loadable; a torn last line of metrics.jsonl is ignored when reading. Metrics
+rows are appended without an fsync each and made durable before every resume state.
 """
 
 from __future__ import annotations
