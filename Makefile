@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 demo: install
 	$(PY) -m interp.train --preset tiny --out checkpoints/tiny --force
+	$(PY) -m interp.analyze checkpoints/tiny
+	$(PY) -m interp.analyze checkpoints/nanda-p113
 
 test: install
 	$(PY) -m pytest -q

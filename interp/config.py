@@ -193,13 +193,15 @@ class ObjectiveConfig:
     """What is minimised: the loss on the model's outputs, and how outputs are formed.
 
     ``loss``: ``cross_entropy`` (class targets) or ``mse``. ``loss_dtype``: the precision
-    the loss is computed in (Nanda et al. use float64). ``alpha``: the output scale of
-    Chizat et al. / Kumar et al. (train alpha * (f(theta) - f(theta_0)); 1 = plain training).
+    the loss is computed in (Nanda et al. use float64). ``centered`` and ``alpha``: the
+    output scale of Chizat et al. / Kumar et al.: with ``centered`` the model trained is
+    alpha * (f(theta) - f(theta_0)); without it, plain f (alpha must then be 1).
     ``linearized``: train the model linearised at its initialisation instead (lazy baseline).
     """
 
     loss: str = "cross_entropy"
     loss_dtype: str = "float64"
+    centered: bool = False
     alpha: float = 1.0
     linearized: bool = False
 
@@ -209,6 +211,9 @@ class ObjectiveConfig:
         _require(self.loss_dtype in ("float32", "float64"),
                  f"objective.loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
         _require(self.alpha > 0, f"objective.alpha must be positive, got {self.alpha}")
+        _require(self.centered or self.alpha == 1,
+                 f"objective.alpha={self.alpha} scales the centred output alpha * (f - f_0): "
+                 "also set objective.centered=true")
 
 
 # ---------------------------------------------------------------------------------------------

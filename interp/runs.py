@@ -54,6 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -63,6 +64,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -388,8 +395,12 @@ class Run:
                                f"{len(task.inputs)}")
         return task.with_split(train_idx, test_idx)
 
-    def model(self, epoch: int | None = None, device: str | torch.device = "cpu"):
-        """The model with the weights of ``epoch`` (default: the latest checkpoint)."""
+    def model(self, epoch: int | None = None, device: str | torch.device = "cpu",
+              into: torch.nn.Module | None = None):
+        """The model with the weights of ``epoch`` (default: the latest checkpoint).
+
+        ``into``: a model of this run to load the weights into instead of building one.
+        """
         from interp.models import build_model
 
         epochs = self.checkpoint_epochs
@@ -397,7 +408,8 @@ class Run:
             raise RunFileError(f"{self.path}: has no checkpoints yet")
         epoch = epochs[-1] if epoch is None else epoch
         weights = self.weights(epoch)
-        model = build_model(self.config.model, self.task(), device)
+        model = into if into is not None else build_model(self.config.model, self.task(),
+                                                          device)
         load_weights_into(model, weights, source=self.checkpoint_file(epoch))
         model.eval()
         return model
@@ -405,11 +417,68 @@ class Run:
     def iter_models(self, epochs: list[int] | None = None, device: str | torch.device = "cpu"
                     ) -> Iterator[tuple[int, torch.nn.Module]]:
         """(epoch, model) for each checkpoint, reusing one model object (one in memory)."""
-        epochs = self.checkpoint_epochs if epochs is None else epochs
-        model = self.model(epochs[0], device) if epochs else None
-        for epoch in epochs:
-            load_weights_into(model, self.weights(epoch), source=self.checkpoint_file(epoch))
+        model = None
+        for epoch in self.checkpoint_epochs if epochs is None else epochs:
+            model = self.model(epoch, device, into=model)
             yield epoch, model
+
+
+class AnalysisStore:
+    """Per-checkpoint analysis results and reports under ``RUN/analysis`` (or ``root``).
+
+        analysis/NAME/EPOCH.json         scalars + the parameters they were computed with
+        analysis/NAME/EPOCH.safetensors  tensors
+        analysis/summary.json, analysis/report.html
+
+    An entry is complete when its JSON exists (written after the tensors); entries whose
+    recorded parameters differ from the current ones are stale and recomputed.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _paths(self, name: str, epoch: int) -> tuple[Path, Path]:
+        stem = self.root / name / f"{epoch:0{EPOCH_DIGITS}d}"
+        return stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+
+    def load(self, name: str, epoch: int, params: Mapping[str, Any] | None
+             ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """The cached (record, tensors) for ``epoch`` if complete and computed with ``params``
+        (any parameters when ``params`` is None)."""
+        json_path, tensor_path = self._paths(name, epoch)
+        try:
+            record = json.loads(json_path.read_text())
+            if params is not None and record.get("params") != json.loads(json.dumps(params)):
+                return None
+            tensors, _ = load_tensors(tensor_path)
+        except (FileNotFoundError, json.JSONDecodeError, RunFileError):
+            return None
+        return record, tensors
+
+    def save(self, name: str, epoch: int, params: Mapping[str, Any],
+             record: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
+        json_path, tensor_path = self._paths(name, epoch)
+        save_tensors(tensor_path, tensors, {"epoch": str(epoch)})
+        full = {"epoch": epoch, "params": dict(params), **dict(record)}
+        atomic_write_text(json_path, json.dumps(full, indent=1) + "\n")
+
+    def write_json(self, filename: str, data: Any) -> Path:
+        path = self.root / filename
+        atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+        return path
+
+    def write_text(self, filename: str, text: str) -> Path:
+        path = self.root / filename
+        atomic_write_text(path, text)
+        return path
+
+
+def _json_default(value: Any) -> Any:
+    if torch.is_tensor(value):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def load_weights_into(model: torch.nn.Module, weights: Mapping[str, torch.Tensor],

@@ -58,3 +58,10 @@ def test_div_needs_prime_p():
     with pytest.raises(ConfigError, match="prime"):
         get_preset("nanda").with_overrides(["task.op=div", "task.p=12"])
     assert get_preset("nanda").with_overrides(["task.op=div", "task.p=13"]).task.p == 13
+
+
+def test_alpha_needs_the_centred_objective():
+    with pytest.raises(ConfigError, match="objective.centered=true"):
+        get_preset("nanda").with_overrides(["objective.alpha=10"])
+    c = get_preset("nanda").with_overrides(["objective.alpha=10", "objective.centered=true"])
+    assert c.objective.alpha == 10 and c.objective.centered

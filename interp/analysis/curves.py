@@ -36,6 +36,7 @@ class Landmarks:
     """Epochs at which each curve crosses its threshold, and the train-to-test gaps."""
 
     train_acc_99: int | None
+    test_acc_50: int | None
     test_acc_99: int | None
     train_loss_low: int | None
     test_loss_low: int | None
@@ -78,10 +79,11 @@ class Landmarks:
 def landmarks(metrics: pd.DataFrame) -> Landmarks:
     """Landmarks of a run's metrics table (columns epoch, train/test loss and accuracy)."""
     if metrics.empty:
-        return Landmarks(*([None] * 8))
+        return Landmarks(*([None] * 9))
     last = metrics.iloc[-1]
     return Landmarks(
         train_acc_99=first_epoch(metrics, "train_acc", ACCURACY_THRESHOLD),
+        test_acc_50=first_epoch(metrics, "test_acc", 0.5),
         test_acc_99=first_epoch(metrics, "test_acc", ACCURACY_THRESHOLD),
         train_loss_low=first_epoch(metrics, "train_loss", LOSS_THRESHOLD, above=False),
         test_loss_low=first_epoch(metrics, "test_loss", LOSS_THRESHOLD, above=False),

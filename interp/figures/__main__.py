@@ -1,5 +1,6 @@
-"""``python -m interp.figures NAME ...``: write one of the papers' figures (HTML, and PNG when
-kaleido and a Chromium are present).
+"""``python -m interp.figures NAME ...``: write a figure set (HTML; PNG with kaleido).
+
+HTML is always written; PNG too when kaleido and a Chromium are installed.
 
 Each command lives in its own module as ``main(argv) -> int``; this file only dispatches.
 """
@@ -13,7 +14,10 @@ from interp.cli import run_main
 from interp.errors import UserError
 
 # command name -> (module, one-line description)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "progress": ("interp.figures.cmd_progress",
+                 "Nanda et al.'s progress-measures figures for one run"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

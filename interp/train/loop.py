@@ -4,7 +4,9 @@ The loop is the TransformerLens grokking demo's (full batch, AdamW, cross-entrop
 last position in float64), generalised to minibatches and warm-up, and made resumable: the
 complete training state is saved atomically at every checkpoint and at least every
 ``resume_every_s`` seconds, and a resumed run reaches the same weights, bit for bit on CPU,
-as an uninterrupted one.
+as an uninterrupted one. What it differentiates (plain outputs, alpha-scaled centred outputs,
+or the linearised model) comes from ``interp.train.objective``; theta_0 is always read back
+from the epoch-0 checkpoint, so a resumed run sees the very same one.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import torch.nn.functional as F
 
 from interp.config import RunConfig, ScheduleConfig
 from interp.errors import UserError
-from interp.models import build_model, output_fn
+from interp.models import build_model
 from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
 from interp.tasks import build_task
 from interp.train.backend import compile_outputs, training_backend
+from interp.train.objective import learning_rate_scale, training_outputs
 from interp.train.optim import build_optimizer, learning_rate
 from interp.train.resume import pack_training_state, unpack_training_state
 
@@ -109,8 +112,8 @@ def train(config: RunConfig | None, out_dir: str | Path,
     out_dir = Path(out_dir)
     device = resolve_device(options.device)
     if config is not None and (config.objective.loss != "cross_entropy"
-                               or config.objective.alpha != 1 or config.objective.linearized):
-        raise UserError("objective: only plain cross-entropy training is implemented so far")
+                               or config.objective.linearized):
+        raise UserError("objective: only cross-entropy training is implemented so far")
     if options.resume:
         if not is_run_dir(out_dir):
             raise UserError(f"--resume: {out_dir} holds no run to resume; drop --resume to "
@@ -136,9 +139,10 @@ def train(config: RunConfig | None, out_dir: str | Path,
     writer.truncate_metrics(before_epoch=start_epoch)
     if start_epoch == 0:
         writer.save_checkpoint(0, model.state_dict())
+    initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}  # theta_0
     with training_backend(device, options.matmul_precision):
-        _Loop(config, task, model, params, optimizer, generator, writer, device, options).run(
-            start_epoch, step)
+        _Loop(config, task, model, params, optimizer, generator, writer, device, options,
+              initial).run(start_epoch, step)
     return out_dir
 
 
@@ -146,16 +150,18 @@ class _Loop:
     """The epoch loop; holds the live objects so each piece reads as one short method."""
 
     def __init__(self, config, task, model, params, optimizer, generator, writer, device,
-                 options: TrainOptions):
+                 options: TrainOptions, initial: dict[str, torch.Tensor]):
         self.config, self.model, self.params = config, model, params
         self.optimizer, self.generator, self.writer = optimizer, generator, writer
         self.options = options
-        self.outputs = output_fn(config.model, model, fast=options.fast)
-        if options.compile:
-            self.outputs = compile_outputs(self.outputs, device)
         self.loss_dtype = _DTYPES[config.objective.loss_dtype]
         self.x_train, self.y_train = task.train_inputs.to(device), task.train_targets.to(device)
         self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
+        self.outputs = training_outputs(config, model, initial, fast=options.fast,
+                                        fixed_inputs=(self.x_train, self.x_test))
+        if options.compile:
+            self.outputs = compile_outputs(self.outputs, device)
+        self.lr_scale = learning_rate_scale(config.objective, config.optim.name)
         self.checkpoints = set(checkpoint_epochs(config.schedule))
         self.last_resume_save = time.monotonic()
 
@@ -192,7 +198,7 @@ class _Loop:
              evaluate_epoch: int | None = None) -> None:
         """One optimiser step on (x, y); with ``evaluate_epoch``, record the metrics of the
         pre-step weights first, reusing this step's logits as the train outputs."""
-        lr = learning_rate(self.config.optim, step)
+        lr = learning_rate(self.config.optim, step) * self.lr_scale
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         logits = self.outputs(x)

@@ -1,0 +1,163 @@
+"""Progress measures for grokking (Nanda et al. 2023, sec. 5).
+
+- Restricted loss: keep only the parts of the final-position MLP activations that lie in
+  span{1, cos(w_k(a+b)), sin(w_k(a+b)) : k key}, map them through W_L = W_out W_U and take
+  the loss on the test set. It falls well before the test loss: the generalising circuit
+  forms gradually.
+- Excluded loss: remove the key-frequency parts from the logits instead and take the loss
+  on the training set (in total and one frequency at a time). It rises as the model comes to
+  rely on the circuit rather than on memorisation.
+- Gini coefficients of the Fourier norms of W_E and W_L (sparsity in the Fourier basis),
+  and the sum of squared weights (falls in the clean-up phase).
+- Phases: memorisation, circuit formation and clean-up, found from the curves.
+
+Inputs are tensors over the full p x p grid of inputs (a, b), a-major: row a * p + b.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+
+def sum_combination(p: int, combine: str = "add") -> torch.Tensor:
+    """[p * p] the value a + b (or a - b) for the a-major grid of inputs (a, b)."""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    return a + b if combine == "add" else a - b
+
+
+def frequency_directions(p: int, k: int, combine: str = "add",
+                         dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """[2, p * p] unit vectors cos(w_k s) and sin(w_k s) over the grid, s = a + b (or a - b)."""
+    s = sum_combination(p, combine).to(torch.float64)
+    angle = 2 * math.pi * k * s / p
+    directions = torch.stack([torch.cos(angle), torch.sin(angle)])
+    return (directions / directions.norm(dim=1, keepdim=True)).to(dtype)
+
+
+def project_onto_frequencies(activations: torch.Tensor, p: int, frequencies: list[int],
+                             combine: str = "add") -> torch.Tensor:
+    """The part of activations [p * p, n] in span{cos(w_k s), sin(w_k s) : k in frequencies}.
+
+    The directions of distinct frequencies are orthogonal, so the projection is a sum.
+    """
+    projected = torch.zeros_like(activations)
+    for k in frequencies:
+        directions = frequency_directions(p, k, combine, activations.dtype).to(
+            activations.device)
+        projected += directions.T @ (directions @ activations)
+    return projected
+
+
+def _loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    loss = F.cross_entropy(logits.double(), labels).item()
+    return loss, (logits.argmax(-1) == labels).double().mean().item()
+
+
+@dataclass(frozen=True)
+class ProgressMeasures:
+    """Restricted and excluded loss (with accuracies) at one checkpoint."""
+
+    restricted_loss: float
+    restricted_acc: float
+    excluded_loss: float
+    excluded_acc: float
+    excluded_loss_per_frequency: dict[int, float]
+
+
+def progress_measures(neuron_acts: torch.Tensor, logits: torch.Tensor, W_L: torch.Tensor,
+                      labels: torch.Tensor, train_idx: torch.Tensor, test_idx: torch.Tensor,
+                      p: int, key_frequencies: list[int], combine: str = "add"
+                      ) -> ProgressMeasures:
+    """Restricted loss (test set) and excluded loss (train set) as Nanda et al. define them.
+
+    neuron_acts: [p * p, d_mlp] final-position MLP activations (hook_post) over the grid;
+    logits: [p * p, p] final-position logits; W_L: [d_mlp, p] = W_out @ W_U; labels: [p * p].
+    Restricted logits = (mean activation + key-frequency parts) @ W_L, shifted so their mean
+    over inputs equals that of the real logits (the demo's bias correction, which puts back
+    what the direct and attention paths add on average). Excluded logits = logits minus the
+    key-frequency parts @ W_L.
+    """
+    acts = neuron_acts.double()
+    W_L = W_L.double()
+    logits = logits.double()
+    key_parts = project_onto_frequencies(acts, p, key_frequencies, combine)
+    restricted = (acts.mean(dim=0, keepdim=True) + key_parts) @ W_L
+    restricted = restricted + logits.mean(dim=0, keepdim=True) - restricted.mean(
+        dim=0, keepdim=True)
+    restricted_loss, restricted_acc = _loss_and_accuracy(restricted[test_idx], labels[test_idx])
+    excluded = logits - key_parts @ W_L
+    excluded_loss, excluded_acc = _loss_and_accuracy(excluded[train_idx], labels[train_idx])
+    per_frequency = {}
+    for k in key_frequencies:
+        part = project_onto_frequencies(acts, p, [k], combine) @ W_L
+        per_frequency[k] = _loss_and_accuracy((logits - part)[train_idx], labels[train_idx])[0]
+    return ProgressMeasures(restricted_loss, restricted_acc, excluded_loss, excluded_acc,
+                            per_frequency)
+
+
+def gini(values: torch.Tensor) -> float:
+    """Gini coefficient of non-negative values: 0 when all equal, (n-1)/n for one-hot.
+
+    G = sum_i (2i - n - 1) x_(i) / (n sum_i x_i) with x sorted ascending, i = 1..n.
+    """
+    x = torch.sort(values.double().flatten().abs()).values
+    n = x.numel()
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    return float(((2 * i - n - 1) * x).sum() / (n * x.sum()))
+
+
+def squared_weights(weights: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Sum of squared entries per weight matrix, and their total under ``total``."""
+    per = {name: float(w.double().pow(2).sum()) for name, w in weights.items()}
+    return {**per, "total": sum(per.values())}
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Epoch boundaries of Nanda et al.'s three phases (None when not reached).
+
+    memorisation: [0, memorisation_end); circuit formation: [memorisation_end,
+    cleanup_start); clean-up: [cleanup_start, cleanup_end).
+    """
+
+    memorisation_end: int | None
+    cleanup_start: int | None
+    cleanup_end: int | None
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {"memorisation_end": self.memorisation_end, "cleanup_start": self.cleanup_start,
+                "cleanup_end": self.cleanup_end}
+
+
+def find_phases(metrics: pd.DataFrame, fall_fraction: float = 0.1) -> Phases:
+    """Phase boundaries from the train/test loss curves.
+
+    - memorisation ends when the test loss peaks (train loss has fallen, test loss rose);
+    - clean-up starts when the test loss has made ``fall_fraction`` of its fall (in log
+      scale) from that peak to its final value: the sharp drop has begun; circuit formation
+      is the stretch in between (test loss still high while the circuit forms);
+    - clean-up ends when all but ``fall_fraction`` of the log-scale fall is done.
+    A run whose test loss never falls by a factor of 10 below its peak has no clean-up.
+    """
+    if metrics.empty:
+        return Phases(None, None, None)
+    epochs = metrics["epoch"].to_numpy()
+    log_test = np.log(metrics["test_loss"].to_numpy())
+    peak = int(np.argmax(log_test))
+    fall = log_test[peak] - log_test[-1]
+    if fall < math.log(10):
+        return Phases(int(epochs[peak]), None, None)
+    after = log_test[peak:]
+    start = peak + int(np.argmax(after <= log_test[peak] - fall_fraction * fall))
+    end = peak + int(np.argmax(after <= log_test[-1] + fall_fraction * fall))
+    return Phases(int(epochs[peak]), int(epochs[start]), int(epochs[end]))

@@ -1,0 +1,185 @@
+"""Figures of the progress-measures analysis (Nanda et al. 2023): one builder per figure.
+
+Builders take tables and tensors (from ``interp.analyze`` results) and return ``go.Figure``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+PHASE_COLOURS = {"memorisation": "rgba(31,119,180,0.08)",
+                 "circuit formation": "rgba(255,127,14,0.10)",
+                 "clean-up": "rgba(44,160,44,0.10)"}
+
+
+def add_phases(fig: go.Figure, phases: dict[str, int | None] | None, last_epoch: int) -> None:
+    """Shade memorisation / circuit formation / clean-up behind every subplot."""
+    if not phases or phases.get("memorisation_end") is None:
+        return
+    bounds = [0, phases["memorisation_end"], phases.get("cleanup_start"),
+              phases.get("cleanup_end")]
+    names = list(PHASE_COLOURS)
+    for i, name in enumerate(names):
+        start, end = bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None
+        if start is None:
+            break
+        end = last_epoch if end is None else end
+        fig.add_vrect(x0=start, x1=end, fillcolor=PHASE_COLOURS[name], line_width=0,
+                      layer="below", annotation_text=name, annotation_position="top left",
+                      annotation_font_size=10)
+
+
+def add_landmarks(fig: go.Figure, landmarks: dict[str, int | None] | None) -> None:
+    """Dotted vertical lines where train and test accuracy reach 99%."""
+    for key, label in (("train_acc_99", "train acc 99%"), ("test_acc_99", "test acc 99%")):
+        if landmarks and landmarks.get(key) is not None:
+            fig.add_vline(x=landmarks[key], line_dash="dot", line_color="grey",
+                          annotation_text=label, annotation_position="bottom right",
+                          annotation_font_size=10)
+
+
+def _lines(fig, frame, columns, names, row=None, col=None, secondary_y=None):
+    for column, name in zip(columns, names, strict=True):
+        if column in frame:
+            trace = go.Scatter(x=frame["epoch"], y=frame[column], name=name, mode="lines")
+            kwargs = {} if row is None else {"row": row, "col": col}
+            if secondary_y is not None:
+                kwargs["secondary_y"] = secondary_y
+            fig.add_trace(trace, **kwargs)
+
+
+def loss_and_accuracy(metrics: pd.DataFrame, phases=None, landmarks=None,
+                      title: str = "Loss and accuracy") -> go.Figure:
+    """Train/test loss (log scale) and accuracy over epochs, with phases shaded."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    _lines(fig, metrics, ["train_loss", "test_loss"], ["train loss", "test loss"], 1, 1)
+    _lines(fig, metrics, ["train_acc", "test_acc"], ["train acc", "test acc"], 1, 2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_xaxes(title_text="epoch")
+    add_phases(fig, phases, int(metrics["epoch"].max()) if not metrics.empty else 0)
+    add_landmarks(fig, landmarks)
+    fig.update_layout(title=title, height=420)
+    return fig
+
+
+def progress_losses(metrics: pd.DataFrame, measures: pd.DataFrame, phases=None
+                    ) -> go.Figure:
+    """Restricted loss beside test loss, excluded loss beside train loss (log scale)."""
+    fig = go.Figure()
+    _lines(fig, metrics, ["train_loss", "test_loss"], ["train loss", "test loss"])
+    _lines(fig, measures, ["restricted_loss", "excluded_loss"],
+           ["restricted loss (test)", "excluded loss (train)"])
+    fig.update_yaxes(type="log", title_text="cross-entropy")
+    fig.update_xaxes(title_text="epoch")
+    add_phases(fig, phases, int(metrics["epoch"].max()) if not metrics.empty else 0)
+    fig.update_layout(title="Progress measures: restricted and excluded loss", height=450)
+    return fig
+
+
+def excluded_per_frequency(measures: pd.DataFrame, phases=None) -> go.Figure:
+    """Excluded loss with one key frequency removed at a time."""
+    fig = go.Figure()
+    columns = [c for c in measures if c.startswith("excluded_loss/")]
+    _lines(fig, measures, columns, [f"without k={c.split('/')[1]}" for c in columns])
+    _lines(fig, measures, ["excluded_loss"], ["without all key frequencies"])
+    fig.update_yaxes(type="log", title_text="train cross-entropy")
+    fig.update_xaxes(title_text="epoch")
+    add_phases(fig, phases, int(measures["epoch"].max()) if not measures.empty else 0)
+    fig.update_layout(title="Excluded loss per key frequency", height=420)
+    return fig
+
+
+def sparsity_and_weights(measures: pd.DataFrame, phases=None) -> go.Figure:
+    """Gini coefficients of the W_E and W_L Fourier norms, and the sum of squared weights."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    _lines(fig, measures, ["gini_embed", "gini_unembed"],
+           ["Gini of W_E Fourier norms", "Gini of W_L Fourier norms"], secondary_y=False)
+    _lines(fig, measures, ["sum_squared_weights"], ["sum of squared weights"],
+           secondary_y=True)
+    fig.update_yaxes(title_text="Gini coefficient", secondary_y=False)
+    fig.update_yaxes(title_text="sum of squared weights", secondary_y=True)
+    fig.update_xaxes(title_text="epoch")
+    add_phases(fig, phases, int(measures["epoch"].max()) if not measures.empty else 0)
+    fig.update_layout(title="Fourier sparsity and weight norm", height=420)
+    return fig
+
+
+def embedding_fourier_norms(component_norms: torch.Tensor, labels: list[str],
+                            key: list[int], epoch: int) -> go.Figure:
+    """Bar chart of the norm of each Fourier component of W_E (Nanda et al. Fig. 2)."""
+    colours = ["#d62728" if label != "const" and int(label.split()[1]) in key else "#1f77b4"
+               for label in labels]
+    fig = go.Figure(go.Bar(x=labels, y=component_norms.tolist(), marker_color=colours))
+    fig.update_layout(title=f"W_E in the Fourier basis (epoch {epoch}; key frequencies red)",
+                      xaxis_title="Fourier component", yaxis_title="norm", height=400)
+    return fig
+
+
+def frequency_norms_over_time(epochs: list[int], norms: torch.Tensor, title: str
+                              ) -> go.Figure:
+    """Heatmap: norm per frequency (rows) at each analysed checkpoint (columns)."""
+    fig = go.Figure(go.Heatmap(z=norms.T.tolist(), x=[str(e) for e in epochs],
+                               y=list(range(1, norms.shape[1] + 1)), colorscale="Blues"))
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="frequency k",
+                      height=450)
+    return fig
+
+
+def neuron_clusters(fractions: torch.Tensor, frequency: torch.Tensor, epoch: int
+                    ) -> go.Figure:
+    """Neurons sorted by cluster: fraction of variance each frequency explains, and sizes."""
+    order = torch.argsort(frequency * 10_000 - fractions.max(dim=0).values, stable=True)
+    order = torch.cat([order[frequency[order] != -1], order[frequency[order] == -1]])
+    values, counts = torch.unique(frequency, return_counts=True)
+    names = ["unexplained" if v == -1 else f"k={int(v)}" for v in values]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.75, 0.25],
+                        subplot_titles=("variance explained per frequency", "cluster sizes"))
+    fig.add_trace(go.Heatmap(z=fractions[:, order].tolist(), colorscale="Viridis",
+                             y=list(range(1, fractions.shape[0] + 1)), zmin=0, zmax=1,
+                             colorbar={"x": 0.72}), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=counts.tolist(), showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text="neuron (sorted by cluster)", row=1, col=1)
+    fig.update_yaxes(title_text="frequency k", row=1, col=1)
+    fig.update_layout(title=f"MLP neurons clustered by frequency (epoch {epoch}; 0.85 rule)",
+                      height=450)
+    return fig
+
+
+def logit_fourier_heatmap(norms: torch.Tensor, labels: list[str], epoch: int) -> go.Figure:
+    """Norm (over outputs) of the logits' 2D Fourier transform over inputs (a, b)."""
+    fig = go.Figure(go.Heatmap(z=norms.tolist(), x=labels, y=labels, colorscale="Blues"))
+    fig.update_layout(title=f"Logits in the 2D Fourier basis over (a, b) (epoch {epoch})",
+                      xaxis_title="component of b", yaxis_title="component of a",
+                      height=600, width=650, yaxis_autorange="reversed")
+    return fig
+
+
+def logit_frequency_cosines(cosines: torch.Tensor, key: list[int], epoch: int) -> go.Figure:
+    """Cosine similarity of the logits with cos(w_k (a + b - c)) for each frequency."""
+    ks = list(range(1, len(cosines) + 1))
+    colours = ["#d62728" if k in key else "#1f77b4" for k in ks]
+    fig = go.Figure(go.Bar(x=ks, y=cosines.tolist(), marker_color=colours))
+    fig.update_layout(title=f"Logits projected on cos(w_k(a+b-c)) (epoch {epoch})",
+                      xaxis_title="frequency k", yaxis_title="cosine similarity", height=380)
+    return fig
+
+
+def attention_patterns(attention: torch.Tensor, fractions: torch.Tensor, epoch: int
+                       ) -> go.Figure:
+    """Attention from the final position to a, over inputs (a, b), one panel per head."""
+    n_heads = attention.shape[0]
+    top = fractions.max(dim=0)
+    titles = [f"head {h}: k={int(top.indices[h]) + 1} explains {float(top.values[h]):.0%}"
+              for h in range(n_heads)]
+    fig = make_subplots(rows=1, cols=n_heads, subplot_titles=titles)
+    for h in range(n_heads):
+        fig.add_trace(go.Heatmap(z=attention[h].tolist(), coloraxis="coloraxis"),
+                      row=1, col=h + 1)
+        fig.update_xaxes(title_text="b", row=1, col=h + 1)
+        fig.update_yaxes(title_text="a", autorange="reversed", row=1, col=h + 1)
+    fig.update_layout(title=f"Attention from '=' to a (epoch {epoch})", height=380,
+                      coloraxis={"colorscale": "Viridis"})
+    return fig

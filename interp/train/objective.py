@@ -1,0 +1,176 @@
+"""What the trainer differentiates: the model's outputs as the ``objective`` section defines.
+
+**Output scale alpha** (Chizat, Oyallon, Bach 2019; Kumar et al. 2024, sec. 4.1 and 6): with
+``objective.centered`` train
+
+    g(x; theta) = alpha * (f(x; theta) - f(x; theta_0))
+
+so the output is zero at initialisation whatever alpha is, and a large alpha makes training
+lazy (the network stays near its linearisation) while a small alpha makes it rich. The
+learning rate is divided by alpha^2 for plain gradient descent and by alpha for Adam-family
+optimisers, which normalise the gradient (SPEC.md; Kumar et al. appendix 8.1: the rescaling
+keeps the initial rate of change of the output independent of alpha).
+
+Without ``centered`` (the default, Nanda et al.'s setup) g = f and alpha must be 1; those
+runs are computed exactly as before the objective existed. An alpha sweep sets
+``centered`` for every alpha, 1 included, so all its runs train the same family.
+
+**Linearised (lazy) baseline** (``objective.linearized``; Lee et al. 2019; Kumar et al. eq. 1):
+f is replaced by f_lin(x; theta) = f(x; theta_0) + J_0(x) (theta - theta_0), computed by a
+Jacobian-vector product; with alpha != 1 the trained output is alpha * J_0(x) (theta - theta_0).
+The parameters theta are the model's own, so checkpoints store theta as for any run.
+
+The same ``Objective`` serves training, the metrics and every analysis, so all of them see
+the same centred, scaled output.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+
+from interp.analysis.lazy_rich import (
+    FunctionalOutput,
+    Params,
+    linearised_outputs,
+    trainable_weights,
+)
+from interp.config import ModelConfig, ObjectiveConfig, RunConfig
+from interp.models import OutputFn, output_fn
+
+# Optimisers that follow the raw gradient (learning rate / alpha^2); every other optimiser in
+# interp.train.optim is Adam-family (normalises the gradient: learning rate / alpha).
+PLAIN_GRADIENT_OPTIMIZERS = frozenset({"sgd"})
+
+
+def learning_rate_scale(objective: ObjectiveConfig, optimizer: str) -> float:
+    """The factor the configured learning rate is multiplied by: 1/alpha^2 for plain gradient
+    descent, 1/alpha for Adam-family optimisers (SPEC.md, "Output scale alpha"); 1 at
+    alpha = 1."""
+    power = 2 if optimizer in PLAIN_GRADIENT_OPTIMIZERS else 1
+    return objective.alpha ** -power
+
+
+class _OutputModule(torch.nn.Module):
+    """``output_fn(config, model)`` as a module's forward, so functional_call can swap weights.
+
+    The output function is rebuilt on every call: the transformer's fast path captures the
+    model's state dict when it is built, which must be the swapped one.
+    """
+
+    def __init__(self, config: ModelConfig, model: torch.nn.Module, fast: bool):
+        super().__init__()
+        self.model = model
+        self.config, self.fast = config, fast
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return output_fn(self.config, self.model, fast=self.fast)(inputs)
+
+
+def functional_output(config: ModelConfig, model: torch.nn.Module, fast: bool = True
+                      ) -> FunctionalOutput:
+    """f(params, inputs): the model's output function with its trainable weights replaced.
+
+    params: state-dict name -> tensor (the names of ``trainable_weights(model)``; a subset is
+    fine, the rest keep the model's values). inputs: the task's inputs [batch, ...]. Returns
+    [batch, n_outputs], what ``output_fn`` returns, through ``torch.func.functional_call``, so
+    it composes with ``torch.func`` transforms (jvp, vmap, jacrev).
+    """
+    module = _OutputModule(config, model, fast)
+    by_identity = {id(param): f"model.{name}" for name, param in model.named_parameters()}
+    rename = {name: by_identity[id(param)] for name, param in trainable_weights(model).items()}
+
+    def f(params: Params, inputs: torch.Tensor) -> torch.Tensor:
+        swapped = {rename[name]: value for name, value in params.items()}
+        return torch.func.functional_call(module, swapped, (inputs,))
+
+    return f
+
+
+class Objective:
+    """The trained output g(params, inputs) of a model under an ``objective`` config.
+
+    f: the model's functional output; initial: theta_0, its trainable weights at
+    initialisation (state-dict names). ``g(params, inputs)`` -> [batch, n_outputs]:
+    f (not centred), alpha * (f - f_0) (centred), f_lin or alpha * (f_lin - f_0) (linearised).
+    """
+
+    def __init__(self, objective: ObjectiveConfig, f: FunctionalOutput, initial: Params):
+        self.alpha, self.linearized = objective.alpha, objective.linearized
+        self._centred = objective.centered
+        self.f, self.initial = f, initial
+
+    @property
+    def centred(self) -> bool:
+        """Whether f(theta_0) is subtracted (``objective.centered``)."""
+        return self._centred
+
+    @torch.no_grad()
+    def initial_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """f(inputs; theta_0): [batch, n_outputs], without gradient."""
+        return self.f(self.initial, inputs)
+
+    def __call__(self, params: Params, inputs: torch.Tensor) -> torch.Tensor:
+        """g(params, inputs): [batch, n_outputs]."""
+        if self.linearized:
+            start, change = linearised_outputs(self.f, self.initial, params, inputs)
+            return self.alpha * change if self.centred else start + change
+        outputs = self.f(params, inputs)
+        return self.centre(outputs, self.initial_outputs(inputs) if self.centred else None)
+
+    def centre(self, outputs: torch.Tensor, initial_outputs: torch.Tensor | None
+               ) -> torch.Tensor:
+        """g from f's outputs and f(theta_0)'s on the same inputs (unused, may be None, when
+        not centred): alpha * (outputs - initial_outputs), or outputs itself."""
+        return self.alpha * (outputs - initial_outputs) if self.centred else outputs
+
+
+def build_objective(config: RunConfig, model: torch.nn.Module, initial: Params,
+                    fast: bool = True) -> Objective:
+    """The Objective of ``config`` for ``model`` with theta_0 = ``initial`` (a state dict of
+    the model, e.g. its epoch-0 checkpoint; only the trainable entries are used)."""
+    names = trainable_weights(model)
+    return Objective(config.objective, functional_output(config.model, model, fast),
+                     {name: initial[name] for name in names})
+
+
+def training_outputs(config: RunConfig, model: torch.nn.Module, initial: Params,
+                     fast: bool = True, fixed_inputs: Sequence[torch.Tensor] = ()) -> OutputFn:
+    """inputs -> g(theta; inputs) for the live model: what the trainer differentiates and its
+    metrics read. [batch, ...] -> [batch, n_outputs].
+
+    Plain training (not centred, not linearised) returns ``output_fn`` itself, exactly the
+    computation of runs made before the objective existed. In the centred case f(theta_0) comes from
+    a frozen copy of the model at theta_0: computed once for each tensor in ``fixed_inputs``
+    (the train and test inputs, passed as the very tensor objects the loop evaluates) and
+    under no_grad for any other batch (minibatches).
+    """
+    plain = output_fn(config.model, model, fast=fast)
+    if not config.objective.centered and not config.objective.linearized:
+        return plain
+    objective = build_objective(config, model, initial, fast)
+    if objective.linearized:
+        live = trainable_weights(model)
+        return lambda inputs: objective(live, inputs)
+    reference = _frozen_copy(model, objective.initial)
+    initial_outputs = torch.no_grad()(output_fn(config.model, reference, fast=fast))
+    known = [(x, initial_outputs(x)) for x in fixed_inputs]
+
+    def outputs(inputs: torch.Tensor) -> torch.Tensor:
+        cached = next((f0 for x, f0 in known if x is inputs), None)
+        return objective.centre(plain(inputs),
+                                initial_outputs(inputs) if cached is None else cached)
+
+    return outputs
+
+
+def _frozen_copy(model: torch.nn.Module, weights: Params) -> torch.nn.Module:
+    """A copy of ``model`` holding ``weights`` (by state-dict name), with no gradients."""
+    reference = copy.deepcopy(model).requires_grad_(False)
+    state = reference.state_dict(keep_vars=True)
+    with torch.no_grad():
+        for name, value in weights.items():
+            state[name].copy_(value)
+    return reference

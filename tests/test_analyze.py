@@ -1,0 +1,100 @@
+import json
+import shutil
+
+import pytest
+from conftest import run_cli, small_config
+
+from interp.analyze import analyse_run, select_epochs
+from interp.runs import checkpoint_path
+from interp.train.loop import TrainOptions, train
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("analyze") / "run"
+    config = small_config(schedule={"epochs": 300, "checkpoint_every": 50, "eval_every": 10})
+    train(config, path, TrainOptions(device="cpu", quiet=True))
+    return path
+
+
+@pytest.fixture
+def run_copy(small_run, tmp_path):
+    path = tmp_path / "run"
+    shutil.copytree(small_run, path)
+    return path
+
+
+def test_select_epochs_keeps_the_last():
+    assert select_epochs([0, 1, 2, 3, 4], 2) == [0, 2, 4]
+    assert select_epochs([0, 1, 2, 3], 2) == [0, 2, 3]
+
+
+def test_analyze_writes_summary_and_report_and_caches(run_copy):
+    first = analyse_run(run_copy)
+    assert first.computed == 7 and len(first.measures) == 7
+    analysis = run_copy / "analysis"
+    summary = json.loads((analysis / "summary.json").read_text())
+    assert summary["checkpoints_analysed"] == 7
+    assert summary["landmarks"]["train_acc_99"] is not None
+    assert {"memorisation_end", "cleanup_start", "cleanup_end"} == set(summary["phases"])
+    html = (analysis / "report.html").read_text()
+    assert html.count("<script") >= 1 and "plotly" in html.lower()
+    assert "Progress measures" in html and "Attention" in html
+    cached = {p: p.stat().st_mtime_ns for p in (analysis / "fourier").iterdir()}
+    second = analyse_run(run_copy)
+    assert second.computed == 0
+    assert {p: p.stat().st_mtime_ns for p in (analysis / "fourier").iterdir()} == cached
+    assert second.measures.equals(first.measures)
+
+
+def test_analyze_computes_only_new_checkpoints(run_copy):
+    held_back = [checkpoint_path(run_copy, e) for e in (100, 200)]
+    saved = {p: p.read_bytes() for p in held_back}
+    for p in held_back:
+        p.unlink()  # as if training had not written them yet
+    assert analyse_run(run_copy).computed == 5
+    for p, data in saved.items():
+        p.write_bytes(data)
+    again = analyse_run(run_copy)
+    assert again.computed == 2 and len(again.measures) == 7
+
+
+def test_corrupt_checkpoint_is_skipped_with_a_warning(run_copy):
+    bad = checkpoint_path(run_copy, 150)
+    bad.write_bytes(b"\x80\x04 definitely not safetensors")
+    result = run_cli("interp.analyze", str(run_copy), "--every", "1")
+    assert result.returncode == 0, result.stderr
+    assert "warning: skipping checkpoint" in result.stderr and bad.name in result.stderr
+    summary = json.loads((run_copy / "analysis" / "summary.json").read_text())
+    assert summary["checkpoints_analysed"] == 6
+    assert summary["skipped_checkpoints"] == [str(bad)]
+
+
+def test_directory_of_runs_gets_a_comparison_page(run_copy, tmp_path):
+    shutil.copytree(run_copy, tmp_path / "run-b")
+    result = run_cli("interp.analyze", str(tmp_path), "--every", "3")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "comparison.html").is_file()
+    assert (tmp_path / "run" / "analysis" / "report.html").is_file()
+    assert (tmp_path / "run-b" / "analysis" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/no/such/run"], "does not exist"),
+    (["RUN", "--every", "0"], "--every must be a positive integer"),
+])
+def test_analyze_bad_input(run_copy, args, message):
+    args = [str(run_copy) if a == "RUN" else a for a in args]
+    result = run_cli("interp.analyze", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_figures_progress_command_writes_html(run_copy, tmp_path):
+    out = tmp_path / "figs"
+    result = run_cli("interp.figures", "progress", str(run_copy), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"loss_accuracy.html", "embedding_fourier.html", "neuron_clusters.html"} <= names
+    bad = run_cli("interp.figures", "progress", str(tmp_path / "nope"), "--out", str(out))
+    assert bad.returncode == 2 and "no such run directory" in bad.stderr
