@@ -44,7 +44,9 @@ def _assert_same_run(a: Run, b: Run, exact: bool):
      {"task": {"frac": 0.3, "data_seed": 7}}],
     [{"model": {"seed": 3}, "schedule": {"seed": 1}}, {"model": {"seed": 4}},
      {"optim": {"name": "sgd", "lr": 0.5, "warmup_steps": 3}}],
-], ids=["full-batch", "minibatch"])
+    [{"objective": {"centered": True, "alpha": a}, "model": {"seed": s}}
+     for a, s in ((0.5, 3), (1.0, 4), (2.0, 5))],
+], ids=["full-batch", "minibatch", "centred-alpha"])
 def test_an_ensemble_of_three_equals_three_single_runs(tmp_path, sections):
     minibatch = "schedule" in sections[0]
     common = {"schedule": {"epochs": 30, "eval_every": 5, "checkpoint_every": 10}}
@@ -74,8 +76,9 @@ def _kill_at(epoch):
 
 
 def test_a_killed_ensemble_resumes_to_identical_runs_even_if_killed_mid_save(tmp_path):
-    configs = [small_config(model={"seed": s}, schedule={"epochs": 60, "checkpoint_every": 20})
-               for s in (1, 2, 3)]
+    configs = [small_config(model={"seed": s}, schedule={"epochs": 60, "checkpoint_every": 20},
+                            objective={"centered": True, "alpha": a})
+               for s, a in ((1, 1.0), (2, 2.0), (3, 0.5))]
     straight = train_ensemble(configs, [tmp_path / "straight" / str(i) for i in range(3)],
                               OPTIONS)
     dirs = [tmp_path / "killed" / str(i) for i in range(3)]

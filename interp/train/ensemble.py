@@ -38,12 +38,14 @@ from interp.tasks import build_task
 from interp.tasks.base import Task
 from interp.train.backend import compile_outputs, training_backend
 from interp.train.loop import TrainOptions, checkpoint_epochs, resolve_device, runtime_info
+from interp.train.objective import learning_rate_scale
 from interp.train.optim import build_optimizer, learning_rate
 from interp.train.resume import TrainingState, pack_state, unpack_state
 
 # Config keys in which the runs of one ensemble may differ.
 SWEEPABLE_KEYS = ("task.frac", "task.data_seed", "model.seed", "optim.name", "optim.lr",
-                  "optim.weight_decay", "optim.betas", "optim.warmup_steps", "schedule.seed")
+                  "optim.weight_decay", "optim.betas", "optim.warmup_steps", "schedule.seed",
+                  "objective.alpha")
 # Optimisers whose update of each weight reads only that weight's own gradient and state.
 ELEMENTWISE_OPTIMIZERS = ("adamw", "adam", "sgd")
 
@@ -63,11 +65,10 @@ def check_ensemble(configs: Sequence[RunConfig]) -> None:
             raise UserError("training runs together needs a model with an exact fast path "
                             "(a one-layer transformer without LayerNorm); train these runs "
                             "one at a time")
-        objective = config.objective
-        if objective.loss != "cross_entropy" or objective.alpha != 1 or objective.linearized:
-            raise UserError("training runs together supports plain cross-entropy training "
-                            "(objective.alpha 1, not linearised) so far; train these runs one "
-                            "at a time")
+        if config.objective.loss != "cross_entropy" or config.objective.linearized:
+            raise UserError("training runs together supports cross-entropy training of the "
+                            "network itself (not linearised) so far; train these runs one at "
+                            "a time")
         if config.optim.name not in ELEMENTWISE_OPTIMIZERS:
             raise UserError(f"optim.name {config.optim.name!r}: training runs together "
                             f"supports {', '.join(ELEMENTWISE_OPTIMIZERS)}; train these runs "
@@ -161,11 +162,13 @@ def _load_state(member: _Member, device: torch.device) -> TrainingState | None:
 
 
 class _Group:
-    """Runs with one optimiser config: their trainable weights stacked into leaf tensors
+    """Runs with one optimiser config and learning-rate scale (``learning_rate_scale``: the
+    output scale alpha's): their trainable weights stacked into leaf tensors
     [len(members), ...] and one optimiser over them."""
 
-    def __init__(self, optim: OptimConfig, size: int, leaves: dict[str, torch.Tensor]):
-        self.optim, self.size, self.leaves = optim, size, leaves
+    def __init__(self, optim: OptimConfig, lr_scale: float, size: int,
+                 leaves: dict[str, torch.Tensor]):
+        self.optim, self.lr_scale, self.size, self.leaves = optim, lr_scale, size, leaves
         self.optimizer = build_optimizer(optim, leaves.values())
 
     def member_optimizer_state(self, index: int) -> dict[str, Any]:
@@ -191,7 +194,8 @@ class _Group:
 
 class _Stack:
     """The ensemble's weights: trainable ones in per-optimiser groups of leaves, the rest
-    (frozen biases, buffers) stacked once. Runs are ordered group by group."""
+    (frozen biases, buffers) stacked once. Runs are ordered group by group. ``initial``:
+    theta_0 stacked (name -> [M, ...]) for centred objectives, else None."""
 
     def __init__(self, members: list[_Member], states: list[TrainingState | None],
                  device: torch.device):
@@ -199,19 +203,27 @@ class _Stack:
         name_of = {id(v): k for k, v in template.state_dict(keep_vars=True).items()}
         self.trainable = [name_of[id(p)] for p in template.parameters() if p.requires_grad]
         self.names = list(template.state_dict())
-        weights = [self._initial_weights(m, s, template, device)
+        weights = [self._start_weights(m, s, template, device)
                    for m, s in zip(members, states, strict=True)]
-        by_optim: dict[OptimConfig, list[int]] = {}
+        by_optim: dict[tuple[OptimConfig, float], list[int]] = {}
         for index, member in enumerate(members):
-            by_optim.setdefault(member.config.optim, []).append(index)
+            config = member.config
+            scale = learning_rate_scale(config.objective, config.optim.name)
+            by_optim.setdefault((config.optim, scale), []).append(index)
         self.order = [i for indices in by_optim.values() for i in indices]
         self.frozen = {name: torch.stack([weights[i][name] for i in self.order])
                        for name in self.names if name not in self.trainable}
         self.groups = [
-            _Group(optim, len(indices), {
+            _Group(optim, scale, len(indices), {
                 name: torch.stack([weights[i][name] for i in indices]).requires_grad_()
                 for name in self.trainable})
-            for optim, indices in by_optim.items()]
+            for (optim, scale), indices in by_optim.items()]
+        self.initial = None
+        if members[0].config.objective.centered:  # alpha * (f(theta) - f(theta_0))
+            theta_0 = [weights[i] if states[i] is None else
+                       {k: v.to(device) for k, v in Run.load(members[i].writer.path).weights(0)
+                        .items()} for i in self.order]
+            self.initial = {name: torch.stack([t[name] for t in theta_0]) for name in self.names}
         if states[0] is not None:
             offset = 0
             for group in self.groups:
@@ -220,9 +232,10 @@ class _Stack:
                 offset += group.size
 
     @staticmethod
-    def _initial_weights(member: _Member, state: TrainingState | None,
-                         template: torch.nn.Module, device: torch.device
-                         ) -> dict[str, torch.Tensor]:
+    def _start_weights(member: _Member, state: TrainingState | None,
+                       template: torch.nn.Module, device: torch.device
+                       ) -> dict[str, torch.Tensor]:
+        """The run's weights now: its initialisation, or those of its resume state."""
         if state is None:
             model = build_model(member.config.model, member.task, device)
             return {k: v.detach() for k, v in model.state_dict().items()}
@@ -258,7 +271,7 @@ class _Stack:
     def set_learning_rates(self, step: int) -> None:
         for group in self.groups:
             for param_group in group.optimizer.param_groups:
-                param_group["lr"] = learning_rate(group.optim, step)
+                param_group["lr"] = learning_rate(group.optim, step) * group.lr_scale
 
     def optimizer_step(self) -> None:
         for group in self.groups:
@@ -320,15 +333,36 @@ class _EnsembleLoop:
         config = self.members[0].config
         self.schedule, self.batch_size = config.schedule, config.optim.batch_size
         self.loss_dtype = getattr(torch, config.objective.loss_dtype)
-        vmapped = torch.vmap(stateless_output_fn(config.model))
-        self.outputs = lambda inputs: vmapped(stack.weights(), inputs)  # [M, n, ...] -> [M, n, C]
+        self.network = torch.vmap(stateless_output_fn(config.model))  # f(weights, inputs)
+        self.live = lambda inputs: self.network(stack.weights(), inputs)
         if options.compile:
-            self.outputs = compile_outputs(self.outputs, device)
+            self.live = compile_outputs(self.live, device)
         task = self.members[0].task
         self.train = _Rows.gather(task, [m.task.train_idx for m in self.members], device)
         self.test = _Rows.gather(task, [m.task.test_idx for m in self.members], device)
+        self.alpha = torch.tensor([m.config.objective.alpha for m in self.members],
+                                  device=device)[:, None, None]
+        self.known_initial = []  # (inputs, f(theta_0) on them) for the fixed row sets
+        if stack.initial is not None:
+            self.known_initial = [(rows.inputs, self.initial_outputs(rows.inputs))
+                                  for rows in (self.train, self.test)]
         self.checkpoints = set(checkpoint_epochs(self.schedule))
         self.last_resume_save = time.monotonic()
+
+    def outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """What every run trains, as ``interp.train.objective`` defines it: [M, n, ...] ->
+        [M, n, C], f or (centred objectives) alpha * (f - f(theta_0))."""
+        if self.stack.initial is None:
+            return self.live(inputs)
+        initial = next((f0 for x, f0 in self.known_initial if x is inputs), None)
+        if initial is None:
+            initial = self.initial_outputs(inputs)
+        return self.alpha * (self.live(inputs) - initial)
+
+    @torch.no_grad()
+    def initial_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """f(theta_0) of every run on ``inputs``: [M, n, C]."""
+        return self.network(self.stack.initial, inputs)
 
     def run(self, start_epoch: int, step: int, stop_epoch: int) -> None:
         from tqdm.auto import tqdm
