@@ -11,7 +11,8 @@ does), after 5 untimed warm-up epochs. The reference is the plain TransformerLen
 run as a subprocess; interp runs its real trainer (``interp.train``: metrics rows,
 checkpoints every 100 epochs, resume state), and for ``--models M`` the ensemble trainer on
 M seeds. Each measurement runs in a fresh process, so its peak memory is its own. Prints
-one JSON line per measurement, then the ratios.
+one JSON line per measurement, then the ratios; with ``--repeat N`` all of it N times, back
+to back, then the ratio of the best runs (for a shared, noisy machine).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 "when present)")
     reference.add_argument("--no-reference", action="store_true",
                            help="time interp only")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure everything this many times, back to back (on a shared "
+                             "machine); the last line also gives the ratio of the best runs")
     parser.add_argument("--compile", action="store_true",
                         help="train with torch.compile (CUDA graphs on CUDA)")
     parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
@@ -67,6 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise UserError(f"--models must be at least 1, got {min(args.models)}")
     if args.threads < 0:
         raise UserError(f"--threads must be >= 0, got {args.threads}")
+    if args.repeat < 1:
+        raise UserError(f"--repeat must be at least 1, got {args.repeat}")
     return args
 
 
@@ -82,23 +88,27 @@ def reference_script(args: argparse.Namespace) -> Path | None:
 
 
 def run_reference(script: Path, args: argparse.Namespace, device: str) -> dict:
-    """Run the reference loop in a subprocess; its JSON line plus its peak memory.
-
-    Must run before any other child process: the peak resident memory of terminated
-    children is read from ``getrusage(RUSAGE_CHILDREN)``, the maximum over all of them.
-    """
+    """Run the reference loop in a subprocess; its JSON line plus its peak memory."""
     command = [sys.executable, str(script), "--epochs", str(args.epochs), "--device", device,
                "--threads", str(args.threads)]
     if args.no_test:
         command.append("--no-test")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"the reference loop {script} failed: {reason}")
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                   env=env)
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)  # the child's own resource usage
+        process.returncode = os.waitstatus_to_exitcode(status)
+        process.stdout.close()
+        errors.seek(0)
+        error_lines = errors.read().strip().splitlines()
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    if process.returncode != 0 or not lines:
+        raise UserError(f"the reference loop {script} failed: "
+                        f"{(error_lines or ['no output'])[-1]}")
     record = json.loads(lines[-1])
-    record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    record["peak_rss_mb"] = round(usage.ru_maxrss / 1024)
     return record
 
 
@@ -192,26 +202,40 @@ def main(argv: list[str] | None = None) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: CUDA is not available here; use --device cpu")
     script = reference_script(args)
-    reference = run_reference(script, args, device) if script else None
-    if reference:
-        print(json.dumps(reference), flush=True)
-    else:
+    if script is None:
         print(json.dumps({"impl": "reference_tl_loop", "skipped": "no reference script "
                           f"(looked for {DEFAULT_REFERENCE}; see --reference)"}), flush=True)
-    single = measure_in_fresh_process(0, args, device)
-    print(json.dumps(single), flush=True)
-    ensembles = []
-    for models in args.models:
-        ensembles.append(measure_in_fresh_process(models, args, device))
-        print(json.dumps(ensembles[-1]), flush=True)
-    if reference:
-        base = reference["epochs_per_s"]
-        ratios = {"impl": "ratio", "interp_over_reference": round(single["epochs_per_s"] / base,
-                                                                  2)}
-        ratios.update({f"ensemble_{e['models']}_over_reference":
-                       round(e["model_epochs_per_s"] / base, 2) for e in ensembles})
-        print(json.dumps(ratios), flush=True)
+    rounds = []
+    for repeat in range(args.repeat):
+        records: list[dict] = []
+        rounds.append(records)
+        measurements = [lambda: run_reference(script, args, device)] if script else []
+        measurements += [lambda m=m: measure_in_fresh_process(m, args, device)
+                         for m in (0, *args.models)]
+        for measure in measurements:
+            records.append(measure())
+            print(json.dumps({**records[-1], "repeat": repeat}), flush=True)
+        if script:
+            print(json.dumps({"impl": "ratio", "repeat": repeat, **ratios(records)}), flush=True)
+    if script and args.repeat > 1:
+        best = [max(column, key=_throughput) for column in zip(*rounds, strict=True)]
+        print(json.dumps({"impl": "ratio", "repeat": "best", **ratios(best)}), flush=True)
     return 0
+
+
+def _throughput(record: dict) -> float:
+    return record.get("epochs_per_s") or record["model_epochs_per_s"]
+
+
+def ratios(records: list[dict]) -> dict[str, float]:
+    """interp's throughput over the reference's, from one round of records (reference
+    first, then interp, then the ensembles)."""
+    reference, single, *ensembles = records
+    base = reference["epochs_per_s"]
+    out = {"interp_over_reference": round(single["epochs_per_s"] / base, 2)}
+    out.update({f"ensemble_{e['models']}_over_reference": round(e["model_epochs_per_s"] / base,
+                                                                2) for e in ensembles})
+    return out
 
 
 if __name__ == "__main__":
