@@ -169,3 +169,14 @@ def test_ensemble_refuses_to_overwrite_any_existing_run(tmp_path, config_file):
                      "seed=0:2", "--out", str(dirs[1]), "--quiet")
     assert result.returncode == 2 and "holds a single run" in result.stderr
     assert _files(dirs[1]) == before
+
+
+def test_a_run_of_a_killed_ensemble_can_be_resumed_alone(tmp_path):
+    configs = [small_config(model={"seed": s}, schedule={"epochs": 40, "checkpoint_every": 20})
+               for s in (1, 2)]
+    straight = train(configs[1], tmp_path / "straight", OPTIONS)
+    dirs = [tmp_path / "killed" / str(i) for i in range(2)]
+    with pytest.raises(_Killed):
+        train_ensemble(configs, dirs, _kill_at(20))
+    train(None, dirs[1], TrainOptions(device="cpu", quiet=True, resume=True))
+    _assert_same_run(Run.load(straight), Run.load(dirs[1]), exact=False)

@@ -1,19 +1,22 @@
 """Many runs in one process: ``train_ensemble`` trains M runs together with stacked weights.
 
-Runs that differ only in seeds, data split (fraction, data seed) or optimiser settings share
-one architecture, so their weights stack into [M, ...] tensors and one ``torch.vmap`` of the
-model's stateless fast path (``interp.models.stateless_output_fn``) computes all their
-outputs at once: a few large kernels instead of M times many small ones, which is what a GPU
-needs. Each run still writes its own, normal run directory (run.json, split, metrics,
-checkpoints, and its resume state in the single-run format, so it can also be continued
-alone), and ends where training it alone would, up to float rounding:
+Runs that differ only in seeds, data split (fraction, data seed), optimiser settings or the
+output scale alpha (``SWEEPABLE_KEYS``) share one architecture, so their weights stack into
+[M, ...] tensors and one ``torch.vmap`` of the model's stateless fast path
+(``interp.models.stateless_output_fn``) computes all their outputs at once: a few large
+kernels instead of M times many small ones, which is what a GPU needs. Each run still
+writes its own, normal run directory (run.json, split, metrics, checkpoints, and its resume
+state in the single-run format, so it can also be continued alone), and ends where training
+it alone would, up to float rounding:
 
 - its weights start from its own seeded initialisation (``build_model``);
 - its loss is its own mean cross-entropy over its own training rows (runs with fewer rows
   are padded with rows of weight zero), so its gradient is its own;
-- runs with equal optimiser settings share one optimiser over their stacked weights. The
-  optimisers allowed here (AdamW, Adam, SGD) act element by element, so this is the same
-  arithmetic as one optimiser per run; runs with other settings get their own optimiser.
+- it trains what ``interp.train.objective`` defines: f, or with ``objective.centered``
+  its own alpha * (f(theta) - f(theta_0)) with its learning rate scaled for its alpha;
+- runs with equal optimiser settings (and learning-rate scale) share one optimiser over their
+  stacked weights. The optimisers allowed here (AdamW, Adam, SGD) act element by element,
+  so this is the same arithmetic as one optimiser per run; others get their own optimiser.
 
 A killed ensemble resumes from its runs' resume states; runs whose state is behind the
 others' (the kill came while the states were being written) first catch up on their own.
