@@ -58,8 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure everything this many times, back to back (on a shared "
                              "machine); the last line also gives the ratio of the best runs")
-    parser.add_argument("--compile", action="store_true",
-                        help="train with torch.compile (CUDA graphs on CUDA)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                        help="train with torch.compile, CUDA graphs on CUDA (default: as "
+                             "interp.train: on CUDA, off on CPU)")
     parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
                         default="highest",
                         help="opt-in reduced-precision matmuls for interp (reported in its "
@@ -118,6 +119,7 @@ def measure_interp(models: int, args: argparse.Namespace, device: str) -> dict:
 
     from interp.presets import nanda
     from interp.runs import Run
+    from interp.train.backend import should_compile
     from interp.train.ensemble import train_ensemble
     from interp.train.loop import TrainOptions, train
 
@@ -157,7 +159,8 @@ def measure_interp(models: int, args: argparse.Namespace, device: str) -> dict:
     else:
         record["epochs_per_s"] = round(args.epochs / seconds, 2)
     record.update(
-        compile=args.compile, matmul_precision=args.matmul_precision,
+        compile=should_compile(args.compile, torch.device(device), fast_path=True),
+        matmul_precision=args.matmul_precision,
         train_loss=float(last["train_loss"]), test_loss=float(last["test_loss"]),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda"

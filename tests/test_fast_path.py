@@ -142,3 +142,17 @@ def test_compiled_training_equals_eager_training(tmp_path):
             torch.testing.assert_close(compiled.weights(10)[key], value, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(compiled.metrics["test_loss"], eager.metrics["test_loss"],
                                    rtol=1e-5)
+
+
+def test_compile_defaults_on_for_the_cuda_fast_path_only(tmp_path):
+    from interp.train.backend import should_compile
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert should_compile(None, cuda, fast_path=True)
+    assert not should_compile(None, cuda, fast_path=False)
+    assert not should_compile(None, cpu, fast_path=True)
+    assert should_compile(True, cpu, fast_path=False) and not should_compile(False, cuda, True)
+    run = Run.load(train(small_config(schedule={"epochs": 2}), tmp_path / "run",
+                         TrainOptions(device="cpu", quiet=True)))
+    assert run.record["runtime"] == {"device": "cpu", "compile": False,
+                                     "matmul_precision": "highest"}

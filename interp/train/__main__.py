@@ -50,8 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train through the TransformerBridge forward instead of the "
                              "exact last-position fast path")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model's outputs (CUDA graphs on CUDA)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                        help="torch.compile the model's outputs, with CUDA graphs on CUDA "
+                             "(default: on CUDA for the fast path, off on CPU)")
     parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
                         default="highest",
                         help="opt-in reduced-precision float32 matmuls: 'high' allows TF32 on "

@@ -40,7 +40,7 @@ from interp.models import build_model, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, load_weights_into
 from interp.tasks import build_task
 from interp.tasks.base import Task
-from interp.train.backend import compile_outputs, training_backend
+from interp.train.backend import compile_outputs, should_compile, training_backend
 from interp.train.loop import TrainOptions, checkpoint_epochs, resolve_device, runtime_info
 from interp.train.objective import learning_rate_scale
 from interp.train.optim import build_optimizer, learning_rate
@@ -110,7 +110,8 @@ def train_ensemble(configs: Sequence[RunConfig] | None, out_dirs: Sequence[str |
             RunWriter.check_can_create(out_dir, force=options.force)
         tasks = [build_task(config.task) for config in configs]
         _check_steps_per_epoch(configs, tasks)
-        runtime = {**runtime_info(device, options), "ensemble": len(configs)}
+        compiled = should_compile(options.compile, device, fast_path=True)
+        runtime = {**runtime_info(device, options, compiled), "ensemble": len(configs)}
         members = [_Member(config, task, RunWriter.create(d, config, task.train_idx,
                                                           task.test_idx, force=options.force,
                                                           runtime=runtime))
@@ -339,7 +340,7 @@ class _EnsembleLoop:
         self.loss_dtype = getattr(torch, config.objective.loss_dtype)
         self.network = torch.vmap(stateless_output_fn(config.model))  # f(weights, inputs)
         self.live = lambda inputs: self.network(stack.weights(), inputs)
-        if options.compile:
+        if should_compile(options.compile, device, fast_path=True):
             self.live = compile_outputs(self.live, device)
         task = self.members[0].task
         self.train = _Rows.gather(task, [m.task.train_idx for m in self.members], device)

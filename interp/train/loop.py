@@ -23,10 +23,10 @@ import torch.nn.functional as F
 
 from interp.config import RunConfig, ScheduleConfig
 from interp.errors import UserError
-from interp.models import build_model
+from interp.models import build_model, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
 from interp.tasks import build_task
-from interp.train.backend import compile_outputs, training_backend
+from interp.train.backend import compile_outputs, should_compile, training_backend
 from interp.train.objective import learning_rate_scale, training_outputs
 from interp.train.optim import build_optimizer, learning_rate
 from interp.train.resume import pack_training_state, unpack_training_state
@@ -37,7 +37,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 @dataclass(frozen=True)
 class TrainOptions:
     """How to run (not what to compute): none of these change the results beyond float
-    rounding. ``compile``: torch.compile the model's outputs (CUDA graphs on CUDA);
+    rounding. ``compile``: torch.compile the model's outputs (CUDA graphs on CUDA; None: on
+    CUDA for the fast path, off on CPU, ``interp.train.backend.should_compile``);
     ``matmul_precision``: "highest" (float32) unless reduced precision is opted into (see
     ``interp.train.backend``). ``on_epoch``: called with each finished epoch's number
     (progress reporting, benchmarks)."""
@@ -47,7 +48,7 @@ class TrainOptions:
     force: bool = False
     quiet: bool = False
     fast: bool = True
-    compile: bool = False
+    compile: bool | None = None
     matmul_precision: str = "highest"
     resume_every_s: float = 60.0
     on_epoch: Callable[[int], None] | None = None
@@ -69,10 +70,16 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
-def runtime_info(device: torch.device, options: TrainOptions) -> dict[str, str | bool]:
+def runtime_info(device: torch.device, options: TrainOptions, compiled: bool
+                 ) -> dict[str, str | bool]:
     """How a run was trained, for its run.json (not part of its config)."""
-    return {"device": str(device), "compile": options.compile,
+    return {"device": str(device), "compile": compiled,
             "matmul_precision": options.matmul_precision}
+
+
+def _compiles(config: RunConfig, device: torch.device, options: TrainOptions) -> bool:
+    fast_path = options.fast and stateless_output_fn(config.model) is not None
+    return should_compile(options.compile, device, fast_path)
 
 
 def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
@@ -130,7 +137,9 @@ def train(config: RunConfig | None, out_dir: str | Path,
     start_epoch, step = 0, 0
     if writer is None:
         writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
-                                  force=options.force, runtime=runtime_info(device, options))
+                                  force=options.force,
+                                  runtime=runtime_info(device, options, _compiles(config, device,
+                                                                                  options)))
     else:
         saved = writer.load_resume_state()
         if saved is not None:
@@ -159,7 +168,7 @@ class _Loop:
         self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
         self.outputs = training_outputs(config, model, initial, fast=options.fast,
                                         fixed_inputs=(self.x_train, self.x_test))
-        if options.compile:
+        if _compiles(config, device, options):
             self.outputs = compile_outputs(self.outputs, device)
         self.lr_scale = learning_rate_scale(config.objective, config.optim.name)
         self.checkpoints = set(checkpoint_epochs(config.schedule))
