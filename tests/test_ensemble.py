@@ -142,6 +142,7 @@ def test_sweep_values():
     (["--sweep", "seed=0:2", "--set", "model.n_layers=2"], "needs a model with an exact "
                                                             "fast path"),
     (["--sweep", "seed=0:2", "--no-fast-path"], "--sweep trains through the fast path"),
+    (["--sweep", "seed=0:2", "--set", "optim.grad_filter=ema"], "optimiser variants"),
     (["--sweep", "task.frac=0.3,0.5", "--set", "optim.batch_size=32"],
      "need training sets of one size"),
     (["--sweep-file", "/no/such.json"], "no such file"),

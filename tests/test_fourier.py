@@ -60,6 +60,10 @@ def test_logits_built_from_key_frequencies_are_explained_by_them():
     assert projection.cosine[2] > projection.cosine[7] > 0.3
     assert projection.cosine[0].abs() < 1e-9
     assert fourier.logit_projection(logits, p, [3]).explained < 0.9
+    minus = torch.cos(4 * 2 * math.pi * (a[:, None, None] - a[None, :, None]
+                                          - a[None, None, :]) / p)
+    assert fourier.logit_projection(minus, p, [4], combine="sub").explained == pytest.approx(1.0)
+    assert fourier.logit_projection(minus, p, [4], combine="add").explained < 0.01
 
 
 def test_gini_of_one_hot_is_near_one_and_of_constant_is_zero():

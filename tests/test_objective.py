@@ -6,14 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import run_cli, small_config
-from test_train import _kill_after_checkpoint, _start_training
 
+from interp.analysis.lazy_rich import trainable_weights
 from interp.config import ObjectiveConfig
 from interp.models import build_model, output_fn
 from interp.runs import Run
 from interp.tasks import build_task
-from interp.train.loop import TrainOptions, train
-from interp.train.objective import build_objective, learning_rate_scale
+from interp.train.loop import TrainOptions, _Loop, train
+from interp.train.objective import build_objective, functional_output, learning_rate_scale
 
 QUIET = TrainOptions(device="cpu", quiet=True)
 
@@ -95,17 +95,98 @@ def test_learning_rate_rescaling_makes_the_first_step_independent_of_alpha(tmp_p
     assert difference < 0.1 * scale, (difference, scale)
 
 
-def test_sigkilled_alpha_run_resumes_to_bit_identical_weights(tmp_path, config_file):
-    config = small_config(objective={"centered": True, "alpha": 3.0},
-                          schedule={"epochs": 300, "checkpoint_every": 50},
-                          optim={"batch_size": 64})
-    path = config_file(config)
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
+def test_linearized_run_trains_the_linearisation_at_initialisation(tmp_path):
+    """objective.linearized trains f_lin(x; theta) = f(x; theta_0) + J_0(x)(theta - theta_0):
+    the recorded losses are those of f_lin, built here from an explicit Jacobian."""
+    config = small_config(objective={"linearized": True}, optim={"lr": 1e-2, "weight_decay": 0.0},
+                          schedule={"epochs": 40})
+    train(config, tmp_path / "run", QUIET)
+    run = Run.load(tmp_path / "run")
+    assert run.config.objective.linearized and run.checkpoint_epochs == [0, 20, 40]
+    task = run.task()
+    initial_model = run.model(0)
+    theta0 = {k: v.detach().clone() for k, v in trainable_weights(initial_model).items()}
+    theta = {k: v for k, v in run.weights(40).items() if k in theta0}
+    x = task.test_inputs[:6]
+    bridge_forward = functional_output(config.model, initial_model, fast=False)
+    jacobian = torch.func.jacrev(lambda p: bridge_forward(p, x))(theta0)
+    with torch.no_grad():
+        expected = bridge_forward(theta0, x) + sum(
+            torch.einsum("bo...,...->bo", jacobian[k], theta[k] - theta0[k]) for k in theta0)
+        objective = build_objective(run.config, initial_model, run.weights(0))
+        torch.testing.assert_close(objective(theta, x), expected, atol=2e-4, rtol=1e-4)
+        assert (run.model(40)(x)[:, -1] - expected).abs().max() > 1e-2  # f != f_lin
+        full = objective(theta, task.test_inputs)
+    recorded = run.metrics.iloc[-1]
+    assert recorded["test_loss"] == pytest.approx(
+        F.cross_entropy(full.double(), task.test_targets).item(), rel=1e-5)
+    assert recorded["train_loss"] < 0.95 * run.metrics.iloc[0]["train_loss"]  # it learns
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "bridge-forward"])
+def test_functional_output_swaps_weights_and_leaves_the_model_intact(fast):
+    """f(params, x) equals the model's output with those weights loaded, under jacrev too,
+    and the model keeps its own Parameters (functional_call straight on a TransformerBridge
+    turns its attention weights into plain tensors; going through output_fn avoids that)."""
+    config = small_config()
+    task = build_task(config.task)
+    model = build_model(config.model, task)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    moved = {k: v.detach() + 0.1 * torch.randn(v.shape, generator=generator)
+             for k, v in trainable_weights(model).items()}
+    x = task.inputs[:5]
+    f = functional_output(config.model, model, fast=fast)
+    outputs = f(moved, x)
+    torch.func.jacrev(lambda p: f(p, x))(moved)
+    assert all(isinstance(v, torch.nn.Parameter)
+               for v in model.state_dict(keep_vars=True).values() if v.requires_grad)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        for name, value in model.state_dict(keep_vars=True).items():
+            if name in moved:
+                value.copy_(moved[name])
+        torch.testing.assert_close(outputs, output_fn(config.model, model, fast=fast)(x))
+
+
+def test_cli_linearized_flag_sets_the_objective(tmp_path):
+    out = tmp_path / "lazy"
+    result = run_cli("interp.train", "--preset", "tiny", "--linearized", "--set",
+                     "schedule.epochs=2", "--out", str(out), "--quiet", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert Run.load(out).config.objective.linearized
+    result = run_cli("interp.train", "--resume", "--linearized", "--out", str(out), "--quiet")
+    assert result.returncode == 2 and "--linearized needs --preset or --config" in result.stderr
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("objective", [{"centered": True, "alpha": 3.0}, {"linearized": True}],
+                         ids=["alpha", "linearized"])
+def test_crashed_run_resumes_to_bit_identical_weights(tmp_path, monkeypatch, objective):
+    """A run that dies right after a checkpoint and is resumed ends at the very weights of an
+    uninterrupted one: theta_0 comes back from the epoch-0 checkpoint. (In-process crash;
+    tests/test_train.py does the same with SIGKILL for plain runs.)"""
+    config = small_config(objective=objective, schedule={"epochs": 60, "checkpoint_every": 20},
+                          optim={"batch_size": 100})  # minibatches: f(theta_0) per batch
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     train(config, straight, QUIET)
-    _kill_after_checkpoint(_start_training(path, killed), killed, 100)
-    resumed = run_cli("interp.train", "--out", str(killed), "--resume", "--quiet")
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = Run.load(straight), Run.load(killed)
-    for key, value in a.weights(300).items():
-        assert torch.equal(value, b.weights(300)[key]), key
+    after_epoch = _Loop.after_epoch
+
+    def crash_at_epoch_20(self, epoch, step):
+        after_epoch(self, epoch, step)
+        if epoch == 20:
+            raise _Crash
+
+    monkeypatch.setattr(_Loop, "after_epoch", crash_at_epoch_20)
+    with pytest.raises(_Crash):
+        train(config, crashed, QUIET)
+    monkeypatch.undo()
+    assert Run.load(crashed).checkpoint_epochs == [0, 20]
+    train(None, crashed, TrainOptions(device="cpu", quiet=True, resume=True))
+    a, b = Run.load(straight), Run.load(crashed)
+    for key, value in a.weights(60).items():
+        assert torch.equal(value, b.weights(60)[key]), key
     assert a.metrics.equals(b.metrics)

@@ -13,7 +13,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "checkpoints" / "nanda-p113"
 
 @pytest.fixture(scope="module")
 def analysis(tmp_path_factory):
-    return analyse_run(REFERENCE, out=tmp_path_factory.mktemp("reference-analysis"))
+    return analyse_run(REFERENCE, ["fourier"], out=tmp_path_factory.mktemp("reference"))
 
 
 def test_reference_run_is_the_nanda_preset_and_small():
@@ -35,13 +35,13 @@ def test_reference_run_groks_like_the_paper():
 
 
 def test_key_frequencies_from_embedding_and_neurons_agree(analysis):
-    keys = analysis.summary["key_frequencies"]
+    keys = analysis.summary["fourier"]["key_frequencies"]
     assert keys["neurons"] == keys["embedding"]
     assert 3 <= len(keys["neurons"]) <= 6
 
 
 def test_restricted_and_excluded_loss_at_the_last_checkpoint(analysis):
-    final = analysis.summary["final"]
+    final = analysis.summary["fourier"]["final"]
     metrics = analysis.metrics.set_index("epoch")
     test_loss = metrics.loc[final["epoch"], "test_loss"]
     train_loss = metrics.loc[final["epoch"], "train_loss"]
@@ -52,13 +52,13 @@ def test_restricted_and_excluded_loss_at_the_last_checkpoint(analysis):
 
 
 def test_restricted_loss_falls_below_one_before_the_test_loss(analysis):
-    restricted = first_epoch(analysis.measures, "restricted_loss", 1.0, above=False)
+    restricted = first_epoch(analysis.measures("fourier"), "restricted_loss", 1.0, above=False)
     test = first_epoch(analysis.metrics, "test_loss", 1.0, above=False)
     assert restricted is not None and test is not None
     assert restricted + 2000 <= test
     phases = analysis.summary["phases"]
     assert phases["memorisation_end"] < phases["cleanup_start"] < phases["cleanup_end"]
-    weights = analysis.measures.set_index("epoch")["sum_squared_weights"]
+    weights = analysis.measures("fourier").set_index("epoch")["sum_squared_weights"]
     assert weights.loc[phases["cleanup_end"] // 500 * 500] < weights.loc[1400]  # clean-up
 
 

@@ -10,6 +10,7 @@ import torch
 from conftest import REPO, run_cli, small_config
 
 from interp.analysis.curves import landmarks
+from interp.config import RunConfig
 from interp.runs import Run, checkpoint_path
 from interp.train.loop import TrainOptions, checkpoint_epochs, train
 
@@ -32,14 +33,23 @@ def _kill_after_checkpoint(process, out, epoch, timeout=120):
     assert process.returncode == -signal.SIGKILL
 
 
+TOY = {"task": {"kind": "toy_addition", "p": 10}, "model": {"kind": "toy", "d_emb": 2},
+       "optim": {"lr": 1e-3, "weight_decay": 0.1, "batch_size": 16, "update_noise": 0.5,
+                 "grad_filter": "ma", "filter_window": 7}}
+
+
 @pytest.mark.parametrize("overrides, kill_at", [
     ({"schedule": {"epochs": 3000, "checkpoint_every": 100}}, 300),
     ({"schedule": {"epochs": 600, "checkpoint_every": 50},
       "optim": {"batch_size": 64, "warmup_steps": 10}}, 150),
-], ids=["full-batch", "minibatch-warmup"])
+    ({"schedule": {"epochs": 300, "checkpoint_every": 50},
+      "optim": {"update_noise": 1.0, "weight_noise": 0.01, "grad_filter": "ema"}}, 100),
+    ({**TOY, "schedule": {"epochs": 600, "eval_every": 5, "checkpoint_every": 50}}, 150),
+], ids=["full-batch", "minibatch-warmup", "noise-ema-filter", "toy-groups-ma-filter"])
 def test_sigkilled_run_resumes_to_bit_identical_weights(tmp_path, config_file, overrides,
                                                         kill_at):
-    config = small_config(**overrides)
+    config = (RunConfig.from_dict(overrides) if "model" in overrides
+              else small_config(**overrides))
     path = config_file(config)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert run_cli("interp.train", "--config", str(path), "--out", str(straight),

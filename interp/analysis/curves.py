@@ -70,14 +70,15 @@ class Landmarks:
             f"test loss at epoch {show(self.test_loss_low)}; gap {show(self.loss_gap)} epochs; "
             f"test loss peaks at epoch {show(self.test_loss_peak)}",
         ]
-        if self.final_epoch is not None:
+        if self.final_epoch is not None and self.final_train_acc is not None:
             lines.append(f"epoch {self.final_epoch}: train acc {self.final_train_acc:.4f}, "
                          f"test acc {self.final_test_acc:.4f}")
         return "\n".join(lines)
 
 
 def landmarks(metrics: pd.DataFrame) -> Landmarks:
-    """Landmarks of a run's metrics table (columns epoch, train/test loss and accuracy)."""
+    """Landmarks of a run's metrics table (columns epoch, train/test loss and accuracy;
+    regression runs have no accuracy columns, their accuracy landmarks are None)."""
     if metrics.empty:
         return Landmarks(*([None] * 9))
     last = metrics.iloc[-1]
@@ -89,6 +90,6 @@ def landmarks(metrics: pd.DataFrame) -> Landmarks:
         test_loss_low=first_epoch(metrics, "test_loss", LOSS_THRESHOLD, above=False),
         test_loss_peak=int(metrics.loc[metrics["test_loss"].idxmax(), "epoch"]),
         final_epoch=int(last["epoch"]),
-        final_train_acc=float(last["train_acc"]),
-        final_test_acc=float(last["test_acc"]),
+        final_train_acc=float(last["train_acc"]) if "train_acc" in metrics else None,
+        final_test_acc=float(last["test_acc"]) if "test_acc" in metrics else None,
     )

@@ -88,7 +88,8 @@ def fourier_2d(grid: torch.Tensor, p: int) -> torch.Tensor:
     [i, j] is the coefficient of basis_row_i(a) * basis_row_j(b).
     """
     basis = fourier_basis(p, grid.dtype).to(grid.device)
-    return torch.einsum("ia,jb,ab...->ij...", basis, basis, grid)
+    over_a = torch.tensordot(basis, grid, dims=([1], [0]))  # [i, b, ...]
+    return torch.tensordot(basis, over_a, dims=([1], [1])).transpose(0, 1)  # [i, j, ...]
 
 
 def neuron_frequency_fractions(activations: torch.Tensor, p: int) -> torch.Tensor:
@@ -199,28 +200,25 @@ def logit_projection(logits: torch.Tensor, p: int, key: list[int],
     """Project logits [p, p, p] (inputs a, b; output c) on cos(w_k (a +/- b - c)).
 
     Nanda et al. show a grokked model's logits are close to sum_k alpha_k cos(w_k(a+b-c)).
-    Logits are centred per input (the softmax ignores a constant per (a, b)).
+    Logits are centred per input (the softmax ignores a constant per (a, b)). The directions
+    of distinct frequencies are orthogonal over the cube, so every coefficient comes from one
+    3D FFT: sum L cos(w_k(a + b - c)) = Re FFT(L)[-k, -+k, k], and |cos(w_k(...))|^2 = p^3/2
+    (p^3 when 2k = p).
     """
     logits = logits.double()
     logits = logits - logits.mean(dim=-1, keepdim=True)
-    a = torch.arange(p, dtype=torch.float64)
-    sign = 1.0 if combine == "add" else -1.0
-    phase = (a[:, None, None] + sign * a[None, :, None] - a[None, None, :]) * 2 * math.pi / p
+    spectrum = torch.fft.fftn(logits)
+    ks = torch.arange(1, n_frequencies(p) + 1)
+    b_index = -ks % p if combine == "add" else ks % p
+    sums = spectrum[-ks % p, b_index, ks % p].real
+    norms = torch.where(2 * ks == p, float(p**3), p**3 / 2).double().sqrt()
+    coefficients = sums / norms
     total = logits.pow(2).sum()
-    coefficients, cosines = [], []
-    residual = logits.clone()
-    for k in range(1, n_frequencies(p) + 1):
-        direction = torch.cos(k * phase)
-        direction = direction / direction.norm()
-        coefficient = (logits * direction).sum()
-        coefficients.append(coefficient)
-        cosines.append(coefficient / total.sqrt())
-        if k in key:
-            residual -= coefficient * direction
-    residual_sq = residual.pow(2).sum()
-    return LogitProjection(torch.stack(coefficients).float(), torch.stack(cosines).float(),
-                           list(key), float(1 - residual_sq / total),
-                           float((residual_sq / total).sqrt()))
+    key_energy = sum(float(coefficients[k - 1] ** 2) for k in key)
+    residual_sq = max(float(total) - key_energy, 0.0)
+    return LogitProjection(coefficients.float(), (coefficients / total.sqrt()).float(),
+                           list(key), 1 - residual_sq / float(total),
+                           math.sqrt(residual_sq / float(total)))
 
 
 def attention_frequency_fractions(pattern: torch.Tensor, p: int) -> torch.Tensor:

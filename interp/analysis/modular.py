@@ -21,11 +21,13 @@ COMBINATIONS = {"add": "add", "sub": "sub"}  # ops whose circuit lives in w_k (a
 def applies_to(config: RunConfig) -> bool:
     """Whether the Fourier/progress analysis is defined for this run.
 
-    It needs a transformer on a modular task over the full p x p grid (``div`` drops b = 0)
-    with a prime-ish p; restricted/excluded loss further need an op in a +/- b.
+    It needs a transformer on a modular task over the full p x p grid (``div`` drops b = 0),
+    trained as itself (a linearised run's weights do not compute its function); restricted
+    and excluded loss further need an op in a +/- b.
     """
     return (isinstance(config.model, TransformerModel) and isinstance(config.task, ModularTask)
-            and config.task.op != "div" and config.task.encoding in ("nanda", "power"))
+            and config.task.op != "div" and config.task.encoding in ("nanda", "power")
+            and not config.objective.linearized)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,18 @@ from interp.errors import UserError
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "committee-alpha": ("interp.figures.cmd_committee_alpha",
+                        "committee machine loss curves for several alpha; loss decomposition"),
+    "gromov-norm": ("interp.figures.cmd_gromov_norm",
+                    "Gromov network: accuracy and weight norm while it groks"),
+    "hu-models": ("interp.figures.cmd_hu_models",
+                  "transformer vs MLP vs LSTM accuracy curves (Hu et al.)"),
+    "toy-rqi": ("interp.figures.cmd_toy_rqi",
+                "toy model: RQI, accuracy and embeddings (Liu et al.)"),
     "progress": ("interp.figures.cmd_progress",
                  "Nanda et al.'s progress-measures figures for one run"),
+    "lazy-rich": ("interp.figures.cmd_lazy_rich", "Kumar et al.'s lazy-vs-rich diagnostics"),
+    "alpha-sweep": ("interp.figures.cmd_alpha_sweep", "test loss at several output scales alpha"),
 }
 
 

@@ -22,12 +22,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from interp.analyze import analyse_run
+    from interp.analyzers import Options
     from interp.figures.export import png_export_available, write_figures
     from interp.figures.report import progress_figures
     from interp.runs import Run
 
     Run.load(args.run_dir)  # a one-line error for a path that is not a run
-    result = analyse_run(args.run_dir, ["fourier"], args.every, args.device)
+    result = analyse_run(args.run_dir, ["fourier"], args.every, Options(device=args.device))
     png = png_export_available()
     written = write_figures(progress_figures(result), args.out, png=png)
     print(f"wrote {len(written)} files to {args.out}"

@@ -135,11 +135,12 @@ def neuron_clusters(fractions: torch.Tensor, frequency: torch.Tensor, epoch: int
     order = torch.cat([order[frequency[order] != -1], order[frequency[order] == -1]])
     values, counts = torch.unique(frequency, return_counts=True)
     names = ["unexplained" if v == -1 else f"k={int(v)}" for v in values]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.75, 0.25],
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.72, 0.28], horizontal_spacing=0.12,
                         subplot_titles=("variance explained per frequency", "cluster sizes"))
     fig.add_trace(go.Heatmap(z=fractions[:, order].tolist(), colorscale="Viridis",
                              y=list(range(1, fractions.shape[0] + 1)), zmin=0, zmax=1,
-                             colorbar={"x": 0.72}), row=1, col=1)
+                             colorbar={"x": 0.645, "thickness": 12, "len": 0.9}),
+                  row=1, col=1)
     fig.add_trace(go.Bar(x=names, y=counts.tolist(), showlegend=False), row=1, col=2)
     fig.update_xaxes(title_text="neuron (sorted by cluster)", row=1, col=1)
     fig.update_yaxes(title_text="frequency k", row=1, col=1)

@@ -1,32 +1,38 @@
-"""The HTML pages ``interp.analyze`` writes: one report per run, a comparison of runs."""
+"""The HTML pages ``interp.analyze`` writes: one report per run, a comparison of runs.
+
+Each analyzer that ran contributes figures; the figure builders live in
+``figures.progress`` (Nanda et al.), ``figures.lazy_rich`` (Kumar et al.) and
+``figures.model_curves`` (the other papers' models).
+"""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from interp.figures import lazy_rich as lazy_figs
+from interp.figures import model_curves
 from interp.figures import progress as figs
 from interp.figures.export import html_report, html_table
 
 
 def progress_figures(result) -> dict[str, go.Figure]:
-    """Every progress-measures figure the analysis of one run supports, by file name."""
+    """The learning curves and every Fourier/progress figure the analysis supports."""
     from interp.analysis.fourier import basis_labels
 
     s = result.summary
-    phases, marks = s["phases"], s["landmarks"]
-    out = {"loss_accuracy": figs.loss_and_accuracy(result.metrics, phases, marks,
-                                                   title=f"{result.run.name}: loss and "
-                                                         "accuracy")}
-    if result.measures.empty:
+    phases, marks = s.get("phases"), s["landmarks"]
+    out = {"loss_accuracy": figs.loss_and_accuracy(
+        result.metrics, phases, marks, title=f"{result.run.name}: loss and accuracy")}
+    fourier = result.results.get("fourier")
+    if fourier is None or fourier.measures.empty:
         return out
-    final, over_time = result.final, result.over_time
+    measures, final, over_time = fourier.measures, fourier.final, fourier.over_time
     p = result.run.config.task.p
     key, epoch = final["key_frequencies"], final["epoch"]
-    if "restricted_loss" in result.measures:
-        out["restricted_excluded"] = figs.progress_losses(result.metrics, result.measures,
-                                                          phases)
-        out["excluded_per_frequency"] = figs.excluded_per_frequency(result.measures, phases)
-    out["gini_weight_norm"] = figs.sparsity_and_weights(result.measures, phases)
+    if "restricted_loss" in measures:
+        out["restricted_excluded"] = figs.progress_losses(result.metrics, measures, phases)
+        out["excluded_per_frequency"] = figs.excluded_per_frequency(measures, phases)
+    out["gini_weight_norm"] = figs.sparsity_and_weights(measures, phases)
     out["embedding_fourier"] = figs.embedding_fourier_norms(
         final["embed_component_norms"], basis_labels(p), key, epoch)
     out["embedding_fourier_over_time"] = figs.frequency_norms_over_time(
@@ -45,44 +51,100 @@ def progress_figures(result) -> dict[str, go.Figure]:
     return out
 
 
+def lazy_rich_figures(result, lazy_baseline=None) -> dict[str, go.Figure]:
+    """Kumar et al.'s diagnostics over the run; ``lazy_baseline``: metrics of the run
+    trained linearised, overlaid on the losses."""
+    lazy = result.results.get("lazy_rich")
+    if lazy is None or lazy.measures.empty:
+        return {}
+    curve, marks = lazy.measures, result.summary["landmarks"]
+    out = {"lazy_rich_kernel": lazy_figs.kernel_figure(curve, marks),
+           "lazy_rich_movement": lazy_figs.movement_figure(curve, marks),
+           "lazy_rich_linearisation": lazy_figs.linearisation_figure(
+               curve, marks, lazy_baseline, lazy.summary.get("kernel_regression"))}
+    if any(c.startswith("cka/") for c in curve):
+        out["lazy_rich_cka"] = lazy_figs.cka_figure(curve, marks)
+    key = result.summary["lazy_rich"].get("key_frequencies")
+    if key and any(c.startswith("fourier_overlap/") for c in curve):
+        out["lazy_rich_fourier"] = lazy_figs.fourier_overlap_figure(curve, key, marks)
+    return out
+
+
+def model_figures(result) -> dict[str, go.Figure]:
+    """Figures of model-specific measures: the committee machine's loss decomposition and
+    the embeddings' representation quality (RQI)."""
+    out = {}
+    if "decomp_total" in result.metrics:
+        out["committee_decomposition"] = model_curves.loss_decomposition(result.metrics)
+    representation = result.results.get("representation")
+    if representation is not None and not representation.measures.empty:
+        out["representation"] = model_curves.representation_quality(
+            representation.measures, result.metrics, representation.final["projection"])
+    return out
+
+
+def all_figures(result, lazy_baseline=None) -> dict[str, go.Figure]:
+    """Every figure of one analysed run, by file name."""
+    return {**progress_figures(result), **model_figures(result),
+            **lazy_rich_figures(result, lazy_baseline)}
+
+
 def _summary_rows(summary: dict) -> list[tuple[str, object]]:
-    marks, phases = summary["landmarks"], summary["phases"]
+    marks = summary["landmarks"]
     rows = [("preset", summary["preset"]), ("complete", summary["complete"]),
-            ("train acc 99% at epoch", marks["train_acc_99"]),
-            ("test acc 50% / 99% at epoch", f"{marks['test_acc_50']} / {marks['test_acc_99']}"),
-            ("test loss peaks at epoch", marks["test_loss_peak"]),
-            ("phases (memorisation end, clean-up start, clean-up end)",
-             f"{phases['memorisation_end']}, {phases['cleanup_start']}, "
-             f"{phases['cleanup_end']}")]
-    if "key_frequencies" in summary:
-        keys, final = summary["key_frequencies"], summary["final"]
+            ("train acc 99% at epoch", marks.get("train_acc_99")),
+            ("test acc 50% / 99% at epoch",
+             f"{marks.get('test_acc_50')} / {marks.get('test_acc_99')}"),
+            ("test loss peaks at epoch", marks.get("test_loss_peak"))]
+    if "phases" in summary:
+        phases = summary["phases"]
+        rows.append(("phases (memorisation end, clean-up start, clean-up end)",
+                     f"{phases['memorisation_end']}, {phases['cleanup_start']}, "
+                     f"{phases['cleanup_end']}"))
+    if "learning_phase" in summary:
+        rows.append(("Liu et al.'s phase", summary["learning_phase"]["name"]))
+    fourier = summary.get("fourier", {})
+    if "key_frequencies" in fourier:
+        keys = fourier["key_frequencies"]
         rows += [("key frequencies (neurons / embedding)",
                   f"{keys['neurons']} / {keys['embedding']}"),
-                 ("restricted loss < 1 at epoch", summary.get("restricted_loss_below_1")),
-                 ("test loss < 1 at epoch", summary["test_loss_below_1"])]
-        rows += [(f"final {name}", f"{value:.4g}") for name, value in final.items()
+                 ("restricted loss < 1 at epoch", fourier.get("restricted_loss_below_1")),
+                 ("test loss < 1 at epoch", summary.get("test_loss_below_1"))]
+        rows += [(f"final {name}", f"{value:.4g}") for name, value in fourier["final"].items()
                  if isinstance(value, float) and "/" not in name]
+    for name in ("representation", "lazy_rich"):
+        for key, value in summary.get(name, {}).items():
+            if not isinstance(value, dict):
+                rows.append((f"{name}: {key}", f"{value:.4g}" if isinstance(value, float)
+                             else value))
     if summary["skipped_checkpoints"]:
-        rows.append(("skipped (damaged) checkpoints", ", ".join(summary["skipped_checkpoints"])))
+        rows.append(("skipped (damaged) checkpoints",
+                     ", ".join(summary["skipped_checkpoints"])))
     return rows
 
 
-def run_report(result) -> str:
+SECTIONS = [
+    ("Learning curves", ["loss_accuracy"]),
+    ("Progress measures (Nanda et al.)", ["restricted_excluded", "excluded_per_frequency",
+                                          "gini_weight_norm"]),
+    ("Embedding and unembedding in the Fourier basis",
+     ["embedding_fourier", "embedding_fourier_over_time", "unembed_fourier_over_time"]),
+    ("Neurons", ["neuron_clusters"]),
+    ("Logits", ["logits_fourier", "logit_cosines"]),
+    ("Attention", ["attention"]),
+    ("Representation (Liu et al.)", ["representation"]),
+    ("Committee machine (Kumar et al.)", ["committee_decomposition"]),
+    ("Lazy versus rich (Kumar et al.)", ["lazy_rich_kernel", "lazy_rich_movement",
+                                         "lazy_rich_linearisation", "lazy_rich_cka",
+                                         "lazy_rich_fourier"]),
+]
+
+
+def run_report(result, lazy_baseline=None) -> str:
     """The self-contained report.html of one analysed run."""
-    figures = progress_figures(result)
-    sections: list[tuple[str, list]] = [
-        ("Summary", [html_table(_summary_rows(result.summary))]),
-        ("Learning curves", [figures.pop("loss_accuracy")]),
-    ]
-    groups = [("Progress measures", ["restricted_excluded", "excluded_per_frequency",
-                                     "gini_weight_norm"]),
-              ("Embedding and unembedding in the Fourier basis",
-               ["embedding_fourier", "embedding_fourier_over_time",
-                "unembed_fourier_over_time"]),
-              ("Neurons", ["neuron_clusters"]),
-              ("Logits", ["logits_fourier", "logit_cosines"]),
-              ("Attention", ["attention"])]
-    for heading, names in groups:
+    figures = all_figures(result, lazy_baseline)
+    sections: list[tuple[str, list]] = [("Summary", [html_table(_summary_rows(result.summary))])]
+    for heading, names in SECTIONS:
         items = [figures[n] for n in names if n in figures]
         if items:
             sections.append((heading, items))
@@ -96,10 +158,11 @@ def comparison_report(results: list) -> str:
     for result in results:
         s = result.summary
         rows.append({"run": s["run"], "preset": s["preset"],
-                     "train acc 99%": s["landmarks"]["train_acc_99"],
-                     "test acc 99%": s["landmarks"]["test_acc_99"],
-                     "gap": s["landmarks"]["accuracy_gap"],
-                     "key frequencies": s.get("key_frequencies", {}).get("used"),
+                     "train acc 99%": s["landmarks"].get("train_acc_99"),
+                     "test acc 99%": s["landmarks"].get("test_acc_99"),
+                     "gap": s["landmarks"].get("accuracy_gap"),
+                     "key frequencies": s.get("fourier", {}).get("key_frequencies", {}
+                                                                 ).get("used"),
                      "report": str(result.report_path)})
         if not result.metrics.empty:
             fig.add_trace(go.Scatter(x=result.metrics["epoch"], y=result.metrics["test_loss"],

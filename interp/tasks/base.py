@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,11 @@ class Task:
     ``train_idx`` / ``test_idx``: disjoint index tensors into the N examples.
     ``operands``: [N, 2] the pair (a, b) behind each example, for algorithmic tasks.
     ``n_outputs``: number of classes (or regression outputs); ``vocab_size`` for token inputs.
+    ``target_type``: ``class`` (int64 labels, accuracy by argmax), ``integer`` (float
+    targets holding integers, accuracy by rounding the output) or ``real`` (no accuracy).
+    ``stored``: tensors of randomly generated data sets that the run directory must keep
+    (None when the data is a deterministic function of the config); ``build_task`` given
+    them back rebuilds exactly this task.
     """
 
     inputs: torch.Tensor
@@ -27,6 +33,8 @@ class Task:
     vocab_size: int | None = None
     operands: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    target_type: str = "class"
+    stored: dict[str, torch.Tensor] | None = None
 
     @property
     def train_inputs(self) -> torch.Tensor:
@@ -51,8 +59,7 @@ class Task:
 
     def with_split(self, train_idx: torch.Tensor, test_idx: torch.Tensor) -> Task:
         """The same data with another split (e.g. the one stored in a run directory)."""
-        return Task(self.inputs, self.targets, train_idx, test_idx, self.n_outputs,
-                    self.vocab_size, self.operands, self.info)
+        return dataclasses.replace(self, train_idx=train_idx, test_idx=test_idx)
 
 
 def random_split(n: int, frac: float, data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,6 +3,7 @@
     python -m interp.train --preset tiny
     python -m interp.train --preset nanda --set optim.lr=3e-4 --out checkpoints/lr3e-4
     python -m interp.train --out checkpoints/nanda --resume     # continue a killed run
+    python -m interp.train --preset tiny --linearized --out checkpoints/tiny-lazy
     python -m interp.train --preset nanda --sweep seed=0:8      # 8 runs trained together
     python -m interp.train --preset nanda --sweep task.frac=0.2,0.3,0.5 --sweep seed=0:2
     python -m interp.train --out checkpoints/nanda-sweep --resume   # continue a sweep
@@ -29,6 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--config", type=Path, help="JSON config file (or a run's run.json)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. optim.lr=3e-4 (repeatable)")
+    parser.add_argument("--linearized", action="store_true",
+                        help="train the model linearised at its initialisation (the lazy "
+                             "baseline; same as --set objective.linearized=true)")
     sweep = parser.add_mutually_exclusive_group()
     sweep.add_argument("--sweep", action="append", default=[], metavar="KEY=VALUES",
                        help="train one run per value, all together in this process: "
@@ -77,10 +81,11 @@ def resolve_config(args: argparse.Namespace):
         config = None
     else:
         raise_usage("give --preset NAME or --config FILE (see --list-presets)")
-    if args.set:
+    overrides = args.set + (["objective.linearized=true"] if args.linearized else [])
+    if overrides:
         if config is None:
-            raise_usage("--set needs --preset or --config")
-        config = config.with_overrides(args.set)
+            raise_usage(f"{'--set' if args.set else '--linearized'} needs --preset or --config")
+        config = config.with_overrides(overrides)
     return config
 
 
@@ -112,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         if config is None:
             raise_usage("--resume needs --out RUN_DIR")
-        args.out = DEFAULT_ROOT / f"{config.preset or 'run'}{'-sweep' if runs else ''}"
+        suffix = "-linearized" if config.objective.linearized else ""
+        args.out = DEFAULT_ROOT / f"{config.preset or 'run'}{suffix}{'-sweep' if runs else ''}"
 
     from interp.analysis.curves import landmarks
     from interp.runs import Run, find_run_dirs, is_run_dir

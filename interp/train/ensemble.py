@@ -43,7 +43,12 @@ from interp.tasks.base import Task
 from interp.train.backend import compile_outputs, should_compile, training_backend
 from interp.train.loop import TrainOptions, checkpoint_epochs, resolve_device, runtime_info
 from interp.train.objective import learning_rate_scale
-from interp.train.optim import build_optimizer, learning_rate
+from interp.train.optim import (
+    OptimizerVariants,
+    build_optimizer,
+    learning_rate,
+    set_learning_rate,
+)
 from interp.train.resume import TrainingState, pack_state, unpack_state
 
 # Config keys in which the runs of one ensemble may differ.
@@ -73,6 +78,10 @@ def check_ensemble(configs: Sequence[RunConfig]) -> None:
             raise UserError("training runs together supports cross-entropy training of the "
                             "network itself (not linearised) so far; train these runs one at "
                             "a time")
+        if OptimizerVariants(config.optim, [], seed=0).active:
+            raise UserError("the optimiser variants (optim.update_noise, weight_noise, "
+                            "grad_filter) train one run at a time so far; train these runs "
+                            "one at a time")
         if config.optim.name not in ELEMENTWISE_OPTIMIZERS:
             raise UserError(f"optim.name {config.optim.name!r}: training runs together "
                             f"supports {', '.join(ELEMENTWISE_OPTIMIZERS)}; train these runs "
@@ -108,13 +117,13 @@ def train_ensemble(configs: Sequence[RunConfig] | None, out_dirs: Sequence[str |
         check_ensemble(configs)
         for out_dir in out_dirs:
             RunWriter.check_can_create(out_dir, force=options.force)
-        tasks = [build_task(config.task) for config in configs]
+        tasks = [build_task(config.task, config.model) for config in configs]
         _check_steps_per_epoch(configs, tasks)
         compiled = should_compile(options.compile, device, fast_path=True)
         runtime = {**runtime_info(device, options, compiled), "ensemble": len(configs)}
         members = [_Member(config, task, RunWriter.create(d, config, task.train_idx,
                                                           task.test_idx, force=options.force,
-                                                          runtime=runtime))
+                                                          stored=task.stored, runtime=runtime))
                    for config, task, d in zip(configs, tasks, out_dirs, strict=True)]
     with training_backend(device, options.matmul_precision):
         _train(members, device, options, stop_epoch=configs[0].schedule.epochs)
@@ -174,7 +183,7 @@ class _Group:
     def __init__(self, optim: OptimConfig, lr_scale: float, size: int,
                  leaves: dict[str, torch.Tensor]):
         self.optim, self.lr_scale, self.size, self.leaves = optim, lr_scale, size, leaves
-        self.optimizer = build_optimizer(optim, leaves.values())
+        self.optimizer = build_optimizer(optim, [{"params": leaves.values(), "lr_factor": 1.0}])
 
     def member_optimizer_state(self, index: int) -> dict[str, Any]:
         """The optimiser state of the group's ``index``-th run, as its own optimiser's
@@ -275,8 +284,7 @@ class _Stack:
 
     def set_learning_rates(self, step: int) -> None:
         for group in self.groups:
-            for param_group in group.optimizer.param_groups:
-                param_group["lr"] = learning_rate(group.optim, step) * group.lr_scale
+            set_learning_rate(group.optimizer, learning_rate(group.optim, step) * group.lr_scale)
 
     def optimizer_step(self) -> None:
         for group in self.groups:

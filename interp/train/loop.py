@@ -19,19 +19,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from interp.config import RunConfig, ScheduleConfig
 from interp.errors import UserError
-from interp.models import build_model, stateless_output_fn
+from interp.models import build_model, parameter_groups, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
 from interp.tasks import build_task
 from interp.train.backend import compile_outputs, should_compile, training_backend
+from interp.train.losses import accuracy, build_loss
+from interp.train.measures import evaluation_measures
 from interp.train.objective import learning_rate_scale, training_outputs
-from interp.train.optim import build_optimizer, learning_rate
+from interp.train.optim import (
+    OptimizerVariants,
+    build_optimizer,
+    learning_rate,
+    set_learning_rate,
+)
 from interp.train.resume import pack_training_state, unpack_training_state
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass(frozen=True)
@@ -93,17 +97,6 @@ def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
     return sorted(epochs)
 
 
-def classification_loss(logits: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype
-                        ) -> torch.Tensor:
-    """Mean cross-entropy computed in ``dtype`` (Nanda et al. use float64 to avoid the
-    float32 loss floor that otherwise stalls the clean-up phase)."""
-    return F.cross_entropy(logits.to(dtype), targets)
-
-
-def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    return (logits.argmax(dim=-1) == targets).float().mean().item()
-
-
 def weight_norm(params: list[torch.nn.Parameter]) -> float:
     """L2 norm of all trainable parameters together."""
     return math.sqrt(sum(p.detach().double().pow(2).sum().item() for p in params))
@@ -118,9 +111,6 @@ def train(config: RunConfig | None, out_dir: str | Path,
     """
     out_dir = Path(out_dir)
     device = resolve_device(options.device)
-    if config is not None and (config.objective.loss != "cross_entropy"
-                               or config.objective.linearized):
-        raise UserError("objective: only cross-entropy training is implemented so far")
     if options.resume:
         if not is_run_dir(out_dir):
             raise UserError(f"--resume: {out_dir} holds no run to resume; drop --resume to "
@@ -128,30 +118,34 @@ def train(config: RunConfig | None, out_dir: str | Path,
         writer, config = RunWriter.reopen(out_dir, config)
         task = Run.load(out_dir).task()
     else:
-        task = build_task(config.task)
+        task = build_task(config.task, config.model)
         writer = None
     model = build_model(config.model, task, device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(config.optim, params)
+    groups = parameter_groups(config.model, model)
+    params = [p for group in groups for p in group["params"]]
+    optimizer = build_optimizer(config.optim, groups)
     generator = torch.Generator().manual_seed(config.schedule.seed)
+    variants = OptimizerVariants(config.optim, params, seed=config.schedule.seed + 1)
     start_epoch, step = 0, 0
     if writer is None:
         writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
-                                  force=options.force,
+                                  force=options.force, stored=task.stored,
                                   runtime=runtime_info(device, options, _compiles(config, device,
                                                                                   options)))
     else:
         saved = writer.load_resume_state()
         if saved is not None:
-            start_epoch, step = unpack_training_state(*saved, model, optimizer, generator,
-                                                      source=out_dir / RESUME_FILE)
+            start_epoch, step, variant_state = unpack_training_state(
+                *saved, model, optimizer, generator, source=out_dir / RESUME_FILE)
+            if variants.active:
+                variants.load_state_dict(variant_state)
     writer.truncate_metrics(before_epoch=start_epoch)
     if start_epoch == 0:
         writer.save_checkpoint(0, model.state_dict())
     initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}  # theta_0
     with training_backend(device, options.matmul_precision):
         _Loop(config, task, model, params, optimizer, generator, writer, device, options,
-              initial).run(start_epoch, step)
+              variants, initial).run(start_epoch, step)
     return out_dir
 
 
@@ -159,11 +153,14 @@ class _Loop:
     """The epoch loop; holds the live objects so each piece reads as one short method."""
 
     def __init__(self, config, task, model, params, optimizer, generator, writer, device,
-                 options: TrainOptions, initial: dict[str, torch.Tensor]):
+                 options: TrainOptions, variants: OptimizerVariants,
+                 initial: dict[str, torch.Tensor]):
         self.config, self.model, self.params = config, model, params
         self.optimizer, self.generator, self.writer = optimizer, generator, writer
-        self.options = options
-        self.loss_dtype = _DTYPES[config.objective.loss_dtype]
+        self.options, self.variants = options, variants
+        self.loss = build_loss(config.objective.loss, config.objective.loss_dtype)
+        self.target_type = task.target_type
+        self.measures = evaluation_measures(config, model, task)
         self.x_train, self.y_train = task.train_inputs.to(device), task.train_targets.to(device)
         self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
         self.outputs = training_outputs(config, model, initial, fast=options.fast,
@@ -208,14 +205,16 @@ class _Loop:
         """One optimiser step on (x, y); with ``evaluate_epoch``, record the metrics of the
         pre-step weights first, reusing this step's logits as the train outputs."""
         lr = learning_rate(self.config.optim, step) * self.lr_scale
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        logits = self.outputs(x)
-        loss = classification_loss(logits, y, self.loss_dtype)
-        loss.backward()
-        if evaluate_epoch is not None:
-            self.record(evaluate_epoch, step, logits.detach())
+        set_learning_rate(self.optimizer, lr)
+        with self.variants.perturbed_weights():
+            logits = self.outputs(x)
+            self.loss(logits, y).backward()
+        if evaluate_epoch is not None:  # logits of perturbed weights are not the train metrics
+            clean = None if self.config.optim.weight_noise else logits.detach()
+            self.record(evaluate_epoch, step, clean)
+        self.variants.filter_gradients()
         self.optimizer.step()
+        self.variants.add_update_noise(self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
 
     @torch.no_grad()
@@ -227,15 +226,17 @@ class _Loop:
         row = {
             "epoch": epoch,
             "step": step,
-            "train_loss": classification_loss(train_logits, self.y_train, self.loss_dtype).item(),
-            "test_loss": classification_loss(test_logits, self.y_test, self.loss_dtype).item(),
-            "train_acc": accuracy(train_logits, self.y_train),
-            "test_acc": accuracy(test_logits, self.y_test),
+            "train_loss": self.loss(train_logits, self.y_train).item(),
+            "test_loss": self.loss(test_logits, self.y_test).item(),
+            "train_acc": accuracy(train_logits, self.y_train, self.target_type),
+            "test_acc": accuracy(test_logits, self.y_test, self.target_type),
             "weight_norm": weight_norm(self.params),
         }
+        row = {k: v for k, v in row.items() if v is not None}
+        row.update(self.measures())
         self.writer.append_metrics(row)
         self.bar.set_postfix(train=f"{row['train_loss']:.3g}", test=f"{row['test_loss']:.3g}",
-                        acc=f"{row['test_acc']:.3f}", refresh=False)
+                             acc=f"{row.get('test_acc', float('nan')):.3f}", refresh=False)
 
     def after_epoch(self, epoch: int, step: int) -> None:
         """Checkpoint if scheduled; save the resume state at checkpoints and periodically."""
@@ -245,6 +246,6 @@ class _Loop:
         overdue = time.monotonic() - self.last_resume_save > self.options.resume_every_s
         if is_checkpoint or overdue:
             tensors, meta = pack_training_state(self.model, self.optimizer, self.generator,
-                                                epoch, step)
+                                                epoch, step, variants=self.variants.state_dict())
             self.writer.save_resume_state(tensors, meta)
             self.last_resume_save = time.monotonic()

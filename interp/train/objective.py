@@ -17,7 +17,7 @@ runs are computed exactly as before the objective existed. An alpha sweep sets
 
 **Linearised (lazy) baseline** (``objective.linearized``; Lee et al. 2019; Kumar et al. eq. 1):
 f is replaced by f_lin(x; theta) = f(x; theta_0) + J_0(x) (theta - theta_0), computed by a
-Jacobian-vector product; with alpha != 1 the trained output is alpha * J_0(x) (theta - theta_0).
+Jacobian-vector product; centred, the trained output is alpha * J_0(x) (theta - theta_0).
 The parameters theta are the model's own, so checkpoints store theta as for any run.
 
 The same ``Objective`` serves training, the metrics and every analysis, so all of them see

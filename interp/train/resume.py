@@ -9,7 +9,7 @@ in it too, so any run can be resumed alone or together with others.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ class TrainingState:
     """One run's training state, as plain data.
 
     ``model``: state dict; ``optimizer``: ``Optimizer.state_dict()`` form (params by index
-    into the run's trainable parameters); ``rng``: the training generator's state.
+    into the run's trainable parameters); ``rng``: the training generator's state;
+    ``variants``: the optimiser variants' state (noise generator, filter buffers).
     """
 
     model: dict[str, torch.Tensor]
@@ -29,12 +30,14 @@ class TrainingState:
     rng: torch.Tensor
     epoch: int
     step: int
+    variants: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def pack_state(state: TrainingState, extra: Mapping[str, Any] | None = None
                ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Flatten a ``TrainingState`` into (tensors, JSON-able metadata)."""
     tensors = {f"model/{k}": v for k, v in state.model.items()}
+    tensors.update({f"variants/{k}": v for k, v in state.variants.items()})
     tensors["rng/generator"] = state.rng
     scalars: dict[str, dict[str, Any]] = {}
     for index, entries in state.optimizer["state"].items():
@@ -55,6 +58,8 @@ def unpack_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
     """The ``TrainingState`` that ``pack_state`` flattened; optimiser tensors (except
     scalars such as Adam's step count) moved to ``device``."""
     model = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
+    variants = {k.removeprefix("variants/"): v for k, v in tensors.items()
+                if k.startswith("variants/")}
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim/"):
@@ -65,25 +70,28 @@ def unpack_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
     groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v
                for k, v in group.items()} for group in meta["optim_groups"]]
     return TrainingState(model, {"state": state, "param_groups": groups},
-                         tensors["rng/generator"], int(meta["epoch"]), int(meta["step"]))
+                         tensors["rng/generator"], int(meta["epoch"]), int(meta["step"]),
+                         variants)
 
 
 def pack_training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         generator: torch.Generator, epoch: int, step: int,
-                        extra: dict[str, Any] | None = None
+                        extra: dict[str, Any] | None = None,
+                        variants: dict[str, torch.Tensor] | None = None
                         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Flatten model + optimiser + RNG state into (tensors, JSON-able metadata)."""
+    """Flatten model + optimiser + RNG state into (tensors, JSON-able metadata);
+    ``variants`` is the optimiser variants' state (noise generator, filter buffers)."""
     state = TrainingState(model.state_dict(), optimizer.state_dict(), generator.get_state(),
-                          epoch, step)
+                          epoch, step, dict(variants or {}))
     return pack_state(state, extra)
 
 
 def unpack_training_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any],
                           model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                          generator: torch.Generator, source: Path) -> tuple[int, int]:
-    """Restore what ``pack_training_state`` saved into the live objects; returns (epoch, step).
-
-    ``source`` names the file in error messages.
+                          generator: torch.Generator, source: Path
+                          ) -> tuple[int, int, dict[str, torch.Tensor]]:
+    """Restore what ``pack_training_state`` saved into the live objects; returns
+    (epoch, step, the optimiser variants' state). ``source`` names the file in errors.
     """
     from interp.runs import load_weights_into
 
@@ -91,4 +99,4 @@ def unpack_training_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
     load_weights_into(model, state.model, source=source)
     generator.set_state(state.rng)
     optimizer.load_state_dict(state.optimizer)
-    return state.epoch, state.step
+    return state.epoch, state.step, state.variants

@@ -1,0 +1,190 @@
+"""Representation quality of embeddings (Liu, Kitouni, Nolte, Michaud, Tegmark, Williams,
+"Towards understanding grokking: an effective theory of representation learning", NeurIPS
+2022, and their code in ejmichaud/grokking-squared, ``toy/train_add.py``).
+
+A parallelogram (a, b, c, d) is two distinct unordered pairs with a + b = c + d (mod p for
+modular tasks); a good representation satisfies E_a + E_b = E_c + E_d on it. Pure functions:
+embeddings and pairs in, numbers out.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+DEFAULT_DELTA = 0.01  # Liu et al.'s threshold_P
+
+
+def parallelograms(n: int, modulus: int | None = None) -> torch.Tensor:
+    """Every parallelogram of the numbers 0..n-1: [K, 4] int64 rows (a, b, c, d) with
+    a <= b, c <= d, {a, b} != {c, d} and a + b = c + d (mod ``modulus`` if given); each
+    unordered pair of pairs appears once (Liu et al. enumerate i < j <= m < n, i + n = j + m,
+    the same set for plain addition)."""
+    groups: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for a, b in itertools.combinations_with_replacement(range(n), 2):
+        total = a + b if modulus is None else (a + b) % modulus
+        groups[total].append((a, b))
+    rows = [(*p, *q) for pairs in groups.values() for p, q in itertools.combinations(pairs, 2)]
+    return torch.tensor(rows, dtype=torch.long).reshape(-1, 4)
+
+
+def standardize(embeddings: torch.Tensor) -> torch.Tensor:
+    """Zero mean and unit (unbiased) standard deviation per dimension: [n, d] -> [n, d]."""
+    E = embeddings.double()
+    return (E - E.mean(dim=0)) / E.std(dim=0)
+
+
+def parallelogram_errors(embeddings: torch.Tensor, grams: torch.Tensor) -> torch.Tensor:
+    """Mean over dimensions of (E_a + E_b - E_c - E_d)^2 of the standardised embeddings,
+    per parallelogram: embeddings [n, d], grams [K, 4] -> [K]."""
+    E = standardize(embeddings)
+    gap = E[grams[:, 0]] + E[grams[:, 1]] - E[grams[:, 2]] - E[grams[:, 3]]
+    return gap.pow(2).mean(dim=1)
+
+
+def rqi(embeddings: torch.Tensor, grams: torch.Tensor, delta: float = DEFAULT_DELTA) -> float:
+    """Representation quality index: the fraction of parallelograms that the standardised
+    embeddings satisfy to within ``delta`` (mean squared gap per dimension, Liu et al.'s
+    code; the squared norm |.|^2 / d). embeddings [n, d], grams [K, 4]."""
+    return (parallelogram_errors(embeddings, grams) < delta).double().mean().item()
+
+
+def canonical_pairs(pairs: torch.Tensor) -> torch.Tensor:
+    """Unordered pairs as (min, max): [m, 2] -> [m, 2]."""
+    return torch.sort(pairs, dim=1).values
+
+
+def parallelograms_within(grams: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """The parallelograms whose two pairs are both among ``pairs`` [m, 2] (order within a
+    pair ignored): P_0(D) of Liu et al. when ``pairs`` is the training set. [K', 4]."""
+    known = {tuple(p) for p in canonical_pairs(pairs).tolist()}
+    keep = [(a, b) in known and (c, d) in known for a, b, c, d in grams.tolist()]
+    return grams[torch.tensor(keep, dtype=torch.bool)]
+
+
+def effective_loss(embeddings: torch.Tensor, train_grams: torch.Tensor) -> float:
+    """Liu et al.'s effective loss l_eff = sum_{P_0(D)} |E_a + E_b - E_c - E_d|^2 / Z_0,
+    Z_0 = sum_k |E_k|^2, on the mean-centred embeddings (their code centres and scales first;
+    the ratio is scale-free). embeddings [n, d], train_grams [K, 4]."""
+    E = embeddings.double() - embeddings.double().mean(dim=0)
+    gap = E[train_grams[:, 0]] + E[train_grams[:, 1]] - E[train_grams[:, 2]] - E[train_grams[:, 3]]
+    return (gap.pow(2).sum() / E.pow(2).sum()).item()
+
+
+def _reachable_fraction(grams: torch.Tensor, train_pairs: torch.Tensor,
+                        test_pairs: torch.Tensor) -> float:
+    """Fraction of test pairs equal to a training pair or tied to one by a parallelogram."""
+    train = {tuple(p) for p in canonical_pairs(train_pairs).tolist()}
+    linked = set(train)
+    for a, b, c, d in grams.tolist():
+        if (a, b) in train:
+            linked.add((c, d))
+        if (c, d) in train:
+            linked.add((a, b))
+    test = canonical_pairs(test_pairs).tolist()
+    return sum(tuple(p) in linked for p in test) / max(len(test), 1)
+
+
+def ideal_accuracy(n: int, train_pairs: torch.Tensor, test_pairs: torch.Tensor,
+                   modulus: int | None = None) -> float:
+    """The test accuracy the training set alone can determine (Liu et al.'s ideal accuracy,
+    Acc-bar): the training parallelograms P_0(D) as linear equations on E, plus every
+    parallelogram they imply (its equation lies in their row space: orthogonal to their
+    null space), P(D); a test pair is determined if some parallelogram in P(D) ties it to a
+    training pair. pairs: [m, 2] number pairs."""
+    grams = parallelograms(n, modulus)
+    equations = _equations(grams, n)
+    known = parallelograms_within(grams, train_pairs)
+    implied = torch.zeros(len(grams), dtype=torch.bool)
+    if len(known):  # the null space always holds the constant vector, so it is never empty
+        null = _null_space(_equations(known, n))
+        implied = (equations @ null).abs().amax(dim=1) < 1e-8
+    return _reachable_fraction(grams[implied], train_pairs, test_pairs)
+
+
+def predicted_accuracy(embeddings: torch.Tensor, train_pairs: torch.Tensor,
+                       test_pairs: torch.Tensor, modulus: int | None = None,
+                       delta: float = DEFAULT_DELTA) -> float:
+    """The test accuracy the representation predicts (Liu et al.'s Acc from P(R)): test
+    pairs tied to a training pair by a parallelogram the embeddings satisfy within
+    ``delta``. embeddings [n, d]; pairs [m, 2]."""
+    grams = parallelograms(len(embeddings), modulus)
+    satisfied = parallelogram_errors(embeddings, grams) < delta
+    return _reachable_fraction(grams[satisfied], train_pairs, test_pairs)
+
+
+def _equations(grams: torch.Tensor, n: int) -> torch.Tensor:
+    """Rows e_a + e_b - e_c - e_d: [K, 4] -> [K, n] float64."""
+    rows = torch.zeros(len(grams), n, dtype=torch.float64)
+    for column, sign in enumerate((1.0, 1.0, -1.0, -1.0)):
+        rows.index_put_((torch.arange(len(grams)), grams[:, column]),
+                        torch.full((len(grams),), sign, dtype=torch.float64), accumulate=True)
+    return rows
+
+
+def _null_space(matrix: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of {x : matrix x = 0}: [n, k] (scipy.linalg.null_space)."""
+    from scipy.linalg import null_space
+
+    return torch.from_numpy(null_space(matrix.numpy()))
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Embeddings projected on their top principal components."""
+
+    coordinates: torch.Tensor  # [n, 2]
+    explained_variance_ratio: torch.Tensor  # [2]
+
+
+def embedding_projection(embeddings: torch.Tensor, n_components: int = 2) -> Projection:
+    """PCA of embeddings [n, d]: coordinates on the top ``n_components`` principal axes
+    [n, n_components] (zero columns when d is smaller) and the variance each explains."""
+    E = embeddings.double() - embeddings.double().mean(dim=0)
+    _, singular, vh = torch.linalg.svd(E, full_matrices=False)
+    k = min(n_components, vh.shape[0])
+    coordinates = torch.zeros(len(E), n_components, dtype=torch.float64)
+    coordinates[:, :k] = E @ vh[:k].T
+    ratio = torch.zeros(n_components, dtype=torch.float64)
+    total = singular.pow(2).sum()
+    ratio[:k] = singular[:k].pow(2) / total if total > 0 else 0
+    return Projection(coordinates, ratio)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Liu et al.'s learning phase of a run and the steps it is read from."""
+
+    name: str  # comprehension, grokking, memorization or confusion
+    train_step: int | None  # first step train accuracy >= threshold
+    test_step: int | None
+
+    @property
+    def gap(self) -> int | None:
+        if self.train_step is None or self.test_step is None:
+            return None
+        return self.test_step - self.train_step
+
+
+def learning_phase(metrics: pd.DataFrame, threshold: float = 0.9, max_gap: int = 1000,
+                   step_column: str = "step") -> Phase:
+    """Classify a run from its metrics (columns ``step``, ``train_acc``, ``test_acc``):
+    comprehension (train and test accuracy both reach ``threshold`` within ``max_gap``
+    steps), grokking (both, test more than ``max_gap`` steps later), memorization (train
+    only) or confusion (train never reaches it). Liu et al. sec. 5: threshold 90%, 10^3."""
+    def first(column: str) -> int | None:
+        hit = metrics[column] >= threshold
+        return int(metrics.loc[hit.idxmax(), step_column]) if hit.any() else None
+
+    train, test = first("train_acc"), first("test_acc")
+    if train is None:
+        name = "confusion"
+    elif test is None:
+        name = "memorization"
+    else:
+        name = "comprehension" if test - train < max_gap else "grokking"
+    return Phase(name, train, test)

@@ -1,0 +1,88 @@
+"""Fourier structure and progress measures over a run (Nanda et al. 2023), cached.
+
+The key frequencies come from the last loadable checkpoint's neuron clusters and are used at
+every checkpoint, as Nanda et al. do, so restricted and excluded losses are comparable
+across training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import torch
+
+from interp.analyzers.base import AnalyzerResult, Context, cached_points
+
+NAME = "fourier"
+VERSION = 1  # bump when the stored results change meaning
+
+
+def applies(run) -> bool:
+    from interp.analysis.modular import applies_to
+
+    return applies_to(run.config)
+
+
+def _params(key: list[int]) -> dict[str, Any]:
+    return {"key_frequencies": key, "version": VERSION}
+
+
+def _stored(result) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    record = {"scalars": result.scalars,
+              "excluded_loss_per_frequency": result.excluded_loss_per_frequency,
+              "key_frequencies_neurons": result.key_frequencies_neurons,
+              "key_frequencies_embedding": result.key_frequencies_embedding}
+    return record, result.tensors()
+
+
+def _final_key_frequencies(context: Context) -> tuple[list[int] | None, int]:
+    """The last loadable checkpoint's own key frequencies (cached or computed), and whether
+    it was computed now (0 or 1)."""
+    from interp.analysis.modular import analyse_checkpoint
+
+    for epoch in reversed(context.epochs):
+        cached = context.store.load(NAME, epoch, None)
+        if cached is not None and cached[0]["params"].get("version") == VERSION:
+            return cached[0]["key_frequencies_neurons"], 0
+        model = context.model(epoch)
+        if model is None:
+            continue
+        result = analyse_checkpoint(model, context.task, None)
+        key = result.key_frequencies_neurons
+        context.store.save(NAME, epoch, _params(key), *_stored(result))
+        return key, 1
+    return None, 0
+
+
+def analyze(context: Context) -> AnalyzerResult:
+    """Fourier + progress measures at every selected checkpoint."""
+    from interp.analysis.curves import first_epoch
+    from interp.analysis.modular import analyse_checkpoint
+
+    key, computed = _final_key_frequencies(context)
+    if key is None:
+        return AnalyzerResult(computed=computed)
+    points, more = cached_points(
+        context, NAME, _params(key), context.epochs,
+        lambda epoch, model: _stored(analyse_checkpoint(model, context.task, key)))
+    rows = [{"epoch": epoch, **record["scalars"],
+             **{f"excluded_loss/{k}": v
+                for k, v in record["excluded_loss_per_frequency"].items()}}
+            for epoch, record, _ in points]
+    measures = pd.DataFrame(rows)
+    epoch, record, tensors = points[-1]
+    final = {"epoch": epoch, "record": record, "key_frequencies": key, **tensors}
+    over_time = {"epochs": [e for e, _, _ in points],
+                 **{name: torch.stack([t[name] for _, _, t in points])
+                    for name in ("embed_frequency_norms", "unembed_frequency_norms")}}
+    summary: dict[str, Any] = {
+        "key_frequencies": {"used": key, "neurons": record["key_frequencies_neurons"],
+                            "embedding": record["key_frequencies_embedding"]},
+        "final": {"epoch": epoch, **record["scalars"],
+                  "excluded_loss_per_frequency": record["excluded_loss_per_frequency"]},
+    }
+    if "restricted_loss" in measures:
+        summary["restricted_loss_below_1"] = first_epoch(measures, "restricted_loss", 1.0,
+                                                         above=False)
+    return AnalyzerResult(measures, final, over_time, summary, computed + more)

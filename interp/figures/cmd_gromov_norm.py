@@ -1,0 +1,27 @@
+"""``python -m interp.figures gromov-norm``: the Gromov quadratic network (Kumar et al.
+Fig. 2a) groks while its weight norm grows, with plain gradient descent and no weight
+decay."""
+
+from __future__ import annotations
+
+import argparse
+
+from interp.figures.run_options import add_run_options, configured
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m interp.figures gromov-norm",
+                                     description=__doc__.splitlines()[0].replace("``", ""))
+    add_run_options(parser, "gromov-norm")
+    args = parser.parse_args(argv)
+
+    from interp.figures.export import write_figures
+    from interp.figures.model_curves import accuracy_and_weight_norm
+    from interp.figures.run_options import obtain_run
+    from interp.presets import get_preset
+
+    run = obtain_run(configured(get_preset("kumar-gromov"), args), args.runs_dir,
+                     "kumar-gromov", args.device)
+    figure = accuracy_and_weight_norm(run.metrics, "Gromov network: accuracy and weight norm")
+    print("\n".join(map(str, write_figures({"gromov-norm": figure}, args.out))))
+    return 0

@@ -1,0 +1,75 @@
+"""The lazy-rich and alpha-sweep figure commands."""
+
+import pytest
+from conftest import run_cli, small_config
+
+from interp.runs import Run
+from interp.train.loop import TrainOptions, train
+
+QUIET = TrainOptions(device="cpu", quiet=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lazy-rich")
+    schedule = {"epochs": 40, "checkpoint_every": 20}
+    train(small_config(schedule=schedule), root / "network", QUIET)
+    train(small_config(schedule=schedule, objective={"linearized": True}), root / "lazy", QUIET)
+    return root
+
+
+def test_lazy_rich_command_writes_every_figure(runs, tmp_path):
+    out = tmp_path / "figures"
+    result = run_cli("interp.figures", "lazy-rich", str(runs / "network"), "--out", str(out),
+                     "--linearized-run", str(runs / "lazy"), "--probes", "16",
+                     "--kernels", "correct_class", "trace")
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in out.glob("*.html")}
+    assert {f"lazy_rich_{n}.html" for n in ("kernel", "movement", "linearisation", "cka")
+            } <= names
+    page = (out / "lazy_rich_linearisation.html").read_text()
+    assert "lazy baseline test" in page and "f_lin(theta_t) test" in page
+    assert "linearisation gap (test) passes 0.5 at epoch" in result.stdout
+    assert "kernel distance (trace) passes 0.5 at epoch" in result.stdout
+    summary = (runs / "network" / "analysis" / "summary.json").read_text()
+    assert '"kernel_distance_above_half/trace"' in summary
+
+
+def test_lazy_rich_command_on_a_linearized_run(runs, tmp_path):
+    """The lazy baseline itself: its kernel never moves from K_0."""
+    out = tmp_path / "figures"
+    result = run_cli("interp.figures", "lazy-rich", str(runs / "lazy"), "--out", str(out),
+                     "--probes", "8", "--kernels", "correct_class")
+    assert result.returncode == 0, result.stderr
+    assert {"lazy_rich_kernel.html", "lazy_rich_linearisation.html"} <= {
+        p.name for p in out.glob("*.html")}
+    assert "kernel distance (correct_class) passes 0.5 at epoch None" in result.stdout
+
+
+def test_alpha_sweep_trains_then_reads_its_runs(tmp_path):
+    args = ["interp.figures", "alpha-sweep", "--preset", "tiny", "--epochs", "20",
+            "--alphas", "0.5", "2", "--runs-dir", str(tmp_path / "runs"), "--out",
+            str(tmp_path / "figures"), "--device", "cpu"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("training ") == 2
+    assert (tmp_path / "figures" / "alpha-sweep.html").is_file()
+    run = Run.load(tmp_path / "runs" / "alpha2")
+    assert run.config.objective.centered and run.config.objective.alpha == 2.0
+    assert run.config.schedule.epochs == 20 and run.is_complete
+    again = run_cli(*args)
+    assert again.returncode == 0 and "training " not in again.stdout
+    assert "alpha=0.5: train acc" in again.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lazy-rich", "/no/such/run", "--out", "x"], "no such run directory"),
+    (["lazy-rich", "/no/such/run", "--out", "x", "--probes", "1"], "--probes must be"),
+    (["alpha-sweep", "--out", "x", "--alphas", "-1"], "--alphas must be positive"),
+    (["alpha-sweep", "--out", "x", "--preset", "bogus"], "unknown preset 'bogus'"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    result = run_cli("interp.figures", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,108 @@
+"""The models of the other grokking papers: each builds with hook points, trains on a tiny
+config (its train loss falls) and refuses task pairs it cannot read in one line."""
+
+import pytest
+import torch
+
+from interp.config import RunConfig
+from interp.errors import UserError
+from interp.runs import Run
+from interp.train.loop import TrainOptions, train
+
+TINY = {
+    "hu-mlp": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
+               "model": {"kind": "mlp", "hidden": [64, 64]},
+               "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0}},
+    "hu-lstm": {"task": {"kind": "modular", "p": 11, "encoding": "pair", "frac": 0.5},
+                "model": {"kind": "lstm"}, "optim": {"name": "adam", "lr": 1e-2,
+                                                     "weight_decay": 0}},
+    "gromov": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
+               "model": {"kind": "gromov", "width": 64},
+               "optim": {"name": "sgd", "lr": 1000, "weight_decay": 0},
+               "objective": {"loss": "mse"}},
+    "committee": {"task": {"kind": "polynomial", "dim": 20, "n_train": 100, "n_test": 200},
+                  "model": {"kind": "committee", "width": 50, "eps": 0.25},
+                  "optim": {"name": "sgd", "lr": 25, "weight_decay": 0},
+                  "objective": {"loss": "mse"}},
+    "teacher": {"task": {"kind": "teacher", "n_train": 50, "n_test": 50},
+                "model": {"kind": "mlp", "hidden": [100, 100], "activation": "tanh",
+                          "init_scale": 2},
+                "optim": {"lr": 3e-4, "weight_decay": 0.05}, "objective": {"loss": "mse"}},
+    "digits": {"task": {"kind": "digits", "source": "sklearn", "n_train": 200},
+               "model": {"kind": "mlp", "hidden": [50, 50]},
+               "optim": {"lr": 1e-3, "weight_decay": 0.01, "batch_size": 100},
+               "objective": {"loss": "mse"}},
+    "toy": {"task": {"kind": "toy_addition"}, "model": {"kind": "toy"},
+            "optim": {"lr": 1e-3, "weight_decay": 0.0}},
+}
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_every_model_trains_and_its_train_loss_falls(tmp_path, name):
+    config = RunConfig.from_dict({**TINY[name], "schedule": {
+        "epochs": 120, "eval_every": 20, "checkpoint_every": 60}})
+    train(config, tmp_path / name, TrainOptions(device="cpu", quiet=True))
+    run = Run.load(tmp_path / name)
+    metrics = run.metrics
+    assert metrics["train_loss"].iloc[-1] < 0.7 * metrics["train_loss"].iloc[0]
+    # the run directory rebuilds the very model and data that were trained
+    model, task = run.model(120), run.task()
+    with torch.no_grad():
+        outputs = model(task.train_inputs[:4])
+    assert outputs.shape[0] == 4
+    _, cache = model.run_with_cache(task.train_inputs[:4])
+    assert len(cache) >= 1 and all(k.startswith(("hidden", "hook", "decoder")) for k in cache)
+
+
+@pytest.mark.parametrize("model, task, message", [
+    ({"kind": "committee"}, {"kind": "digits"}, "model.kind 'committee' cannot read task.kind "
+                                                "'digits'"),
+    ({"kind": "toy"}, {"kind": "modular", "encoding": "nanda"}, "cannot read task.kind "
+                                                                "'modular' with encoding 'nanda'"),
+    ({"kind": "lstm"}, {"kind": "teacher"}, "it reads token inputs"),
+    ({"kind": "transformer"}, {"kind": "polynomial"}, "needs token inputs"),
+    ({"kind": "mlp", "hidden": [64, -3]}, {"kind": "digits"}, "model.hidden widths must be "
+                                                              "positive"),
+    ({"kind": "committee", "width": -5}, {"kind": "polynomial"}, "model.width must be "
+                                                                 "positive, got -5"),
+    ({"kind": "committee"}, {"kind": "polynomial", "target": "hermite", "degree": 0},
+     "task.degree (Hermite degree) must be at least 1"),
+    ({"kind": "mlp"}, {"kind": "digits", "n_train": 6000}, "task.n_train must lie in 1..4999"),
+])
+def test_bad_model_and_task_configs_are_one_line_errors(model, task, message):
+    with pytest.raises(UserError) as info:
+        RunConfig.from_dict({"task": task, "model": model, "objective": {"loss": "mse"}})
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_regression_tasks_need_mse():
+    with pytest.raises(UserError, match="set objective.loss=mse"):
+        RunConfig.from_dict({"task": {"kind": "polynomial"}, "model": {"kind": "committee"}})
+
+
+def test_init_scale_multiplies_every_initial_parameter():
+    from interp.models import build_model
+    from interp.tasks import build_task
+
+    config = RunConfig.from_dict(TINY["hu-mlp"])
+    task = build_task(config.task)
+    base = build_model(config.model, task)
+    scaled = build_model(config.with_overrides(["model.init_scale=8"]).model, task)
+    for (name, a), (_, b) in zip(base.named_parameters(), scaled.named_parameters(),
+                                 strict=True):
+        torch.testing.assert_close(8 * a, b, msg=name)
+
+
+def test_toy_model_trains_embeddings_with_their_own_learning_rate_and_decay():
+    from interp.models import build_model, parameter_groups
+    from interp.tasks import build_task
+    from interp.train.optim import build_optimizer, set_learning_rate
+
+    config = RunConfig.from_dict({**TINY["toy"], "optim": {"lr": 1e-4, "weight_decay": 0.3}})
+    model = build_model(config.model, build_task(config.task))
+    optimizer = build_optimizer(config.optim, parameter_groups(config.model, model))
+    set_learning_rate(optimizer, 1e-4)
+    embedding, decoder = optimizer.param_groups
+    assert embedding["params"] == [model.embed.weight]
+    assert embedding["lr"] == pytest.approx(1e-3) and embedding["weight_decay"] == 0.0
+    assert decoder["lr"] == pytest.approx(1e-4) and decoder["weight_decay"] == 0.3
