@@ -291,7 +291,9 @@ def test_nanda_model_ntk_on_512_probes_stays_within_its_stated_memory():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["parameters"] == 226_048 and report["shape"] == [512, 512]
     assert report["symmetric"]
-    assert 400 < report["peak_increase_mb"] < 1024, report
+    # The bound of the docstring. (No lower bound: the peak-RSS increase can stay below J's
+    # 463 MB when the allocator reuses pages the warm-up already touched.)
+    assert report["peak_increase_mb"] < 1024, report
 
 
 def test_hidden_activations_take_the_last_position():
