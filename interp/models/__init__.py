@@ -3,7 +3,7 @@ hook points; ``output_fn`` gives the function the trainer differentiates."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from interp.errors import UserError
 from interp.tasks.base import Task
 
 OutputFn = Callable[[torch.Tensor], torch.Tensor]
+StatelessOutputFn = Callable[[Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
 _TOKEN_ENCODINGS = ("nanda", "power", "pair")
 
@@ -114,19 +115,32 @@ def _build_hooked(config: ModelConfig, task: Task, generator: torch.Generator
     raise TypeError(f"no builder for model config {type(config).__name__}")
 
 
-def output_fn(config: ModelConfig, model: torch.nn.Module, fast: bool = True) -> OutputFn:
-    """inputs -> [batch, n_outputs]: what the loss reads (the last position of a sequence).
+def stateless_output_fn(config: ModelConfig) -> StatelessOutputFn | None:
+    """(weights, inputs) -> [batch, n_outputs] as a pure function of the model's state dict,
+    for the models that have an exact fast path (None for the others).
 
-    With ``fast``, the one-layer transformer uses the exact last-position fast path; the
-    other models already return [batch, n_outputs].
+    weights: the full state dict by name (parameters and buffers). Being pure, it composes
+    with ``torch.func`` (``vmap`` over stacked weights trains many models at once).
     """
     if isinstance(config, TransformerModel):
         from interp.models.transformer import last_position_logits, supports_fast_path
 
-        if fast and supports_fast_path(config):
-            weights = model.state_dict(keep_vars=True)
-            return partial(last_position_logits, weights, n_heads=config.n_heads,
-                           act_fn=config.act_fn)
+        if supports_fast_path(config):
+            return partial(last_position_logits, n_heads=config.n_heads, act_fn=config.act_fn)
+    return None
+
+
+def output_fn(config: ModelConfig, model: torch.nn.Module, fast: bool = True) -> OutputFn:
+    """inputs -> [batch, n_outputs]: what the loss reads (the last position of a sequence).
+
+    With ``fast``, models with an exact fast path (``stateless_output_fn``: the one-layer
+    transformer's last position) use it; the models other than the transformer already
+    return [batch, n_outputs].
+    """
+    stateless = stateless_output_fn(config) if fast else None
+    if stateless is not None:
+        return partial(stateless, model.state_dict(keep_vars=True))
+    if isinstance(config, TransformerModel):
         return lambda tokens: model(tokens)[:, -1]
     return model
 

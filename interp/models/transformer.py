@@ -48,7 +48,13 @@ def supports_fast_path(config: TransformerModel) -> bool:
     return config.n_layers == 1 and config.normalization is None
 
 
-_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+def _relu_in_place(x: torch.Tensor) -> torch.Tensor:
+    # in place: the pre-activation is a fresh matmul output that nothing else reads, and
+    # reusing its buffer saves allocating (and page-faulting) a [batch, d_mlp] tensor
+    return F.relu(x, inplace=True)
+
+
+_ACTIVATIONS = {"relu": _relu_in_place, "gelu": F.gelu}
 
 
 def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tensor, *,
@@ -60,6 +66,14 @@ def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tens
     tokens: [batch, n_ctx] int64. Returns [batch, d_vocab_out], equal to
     ``model(tokens)[:, -1]`` up to float rounding. The last position attends to every
     position under both causal and bidirectional attention, so both are covered.
+
+    The arithmetic (same math as the TransformerLens forward, regrouped): the residual
+    stream entering the block at position i is W_E[t_i] + W_pos[i], so keys and values are
+    tables over (position, token) and the last query a table over tokens; only the
+    attention output, the MLP and the unembedding are computed per example, at the last
+    position. Every per-example row is read from its table with ``F.embedding``, whose
+    backward (unlike advanced indexing) is deterministic on CPU, so training is
+    bit-reproducible.
     """
     w = weights
     batch, n_ctx = tokens.shape
@@ -70,18 +84,45 @@ def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tens
     values = F.linear(resid_table, w["blocks.0.attn.v.weight"], w["blocks.0.attn.v.bias"])
     queries = F.linear(resid_table[-1], w["blocks.0.attn.q.weight"], w["blocks.0.attn.q.bias"])
     d_head = queries.shape[-1] // n_heads
-    # Per-example rows of the tables. F.embedding, unlike advanced indexing, has a
-    # deterministic backward on CPU, so training is bit-reproducible.
-    rows = tokens + d_vocab * torch.arange(n_ctx, device=tokens.device)
-    q = F.embedding(tokens[:, -1], queries).view(batch, 1, n_heads, d_head)
-    k = F.embedding(rows, keys.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
-    v = F.embedding(rows, values.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
-    scores = (q * k).sum(-1) / math.sqrt(d_head)  # [batch, n_ctx, n_heads]
+    last = tokens[:, -1]
+    rows = tokens + d_vocab * torch.arange(n_ctx, device=tokens.device)  # rows of the tables
+    scores = _attention_scores(queries, keys.flatten(0, 1), last, rows, n_heads) / math.sqrt(
+        d_head)  # [batch, n_ctx, n_heads]
     pattern = scores.softmax(dim=1)
+    v = F.embedding(rows, values.flatten(0, 1)).view(batch, n_ctx, n_heads, d_head)
     z = (pattern.unsqueeze(-1) * v).sum(1).view(batch, n_heads * d_head)
-    resid = F.embedding(tokens[:, -1], resid_table[-1])
+    resid = F.embedding(last, resid_table[-1])
     resid = resid + F.linear(z, w["blocks.0.attn.o.weight"], w["blocks.0.attn.o.bias"])
     hidden = _ACTIVATIONS[act_fn](
         F.linear(resid, w["blocks.0.mlp.in.weight"], w["blocks.0.mlp.in.bias"]))
     resid = resid + F.linear(hidden, w["blocks.0.mlp.out.weight"], w["blocks.0.mlp.out.bias"])
     return F.linear(resid, w["unembed.weight"], w.get("unembed.bias"))
+
+
+# A score-table entry is a step of a batched matmul; a per-example score is an elementwise
+# multiply and sum over gathered rows, several times slower per multiply-add on CPU and GPU.
+_SCORE_TABLE_ADVANTAGE = 4
+
+
+def _attention_scores(queries: torch.Tensor, keys: torch.Tensor, last: torch.Tensor,
+                      rows: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """q . k of the last position against every position, per head (unscaled).
+
+    queries: [d_vocab, n_heads * d_head], the query of each last token; keys:
+    [n_ctx * d_vocab, n_heads * d_head], the key of each (position, token) row; last:
+    [batch] last tokens; rows: [batch, n_ctx] key rows. Returns [batch, n_ctx, n_heads].
+
+    When the batch outnumbers the (last token, key row) pairs, all their dot products are
+    one batched matmul (a score table) and each example reads its n_ctx * n_heads entries;
+    otherwise the dot products are taken per example.
+    """
+    d_vocab, n_keys = queries.shape[0], keys.shape[0]
+    batch, n_ctx = rows.shape
+    q = queries.unflatten(-1, (n_heads, -1))  # [d_vocab, n_heads, d_head]
+    k = keys.unflatten(-1, (n_heads, -1))  # [n_keys, n_heads, d_head]
+    if d_vocab * n_keys <= _SCORE_TABLE_ADVANTAGE * batch * n_ctx:
+        table = torch.einsum("qhe,khe->qkh", q, k).flatten(0, 1)  # [d_vocab * n_keys, heads]
+        return F.embedding(rows + n_keys * last[:, None], table)
+    q_rows = F.embedding(last, q.flatten(1)).view(batch, 1, n_heads, -1)
+    k_rows = F.embedding(rows, keys).view(batch, n_ctx, n_heads, -1)
+    return (q_rows * k_rows).sum(-1)

@@ -4,6 +4,9 @@
     python -m interp.train --preset nanda --set optim.lr=3e-4 --out checkpoints/lr3e-4
     python -m interp.train --out checkpoints/nanda --resume     # continue a killed run
     python -m interp.train --preset tiny --linearized --out checkpoints/tiny-lazy
+    python -m interp.train --preset nanda --sweep seed=0:8      # 8 runs trained together
+    python -m interp.train --preset nanda --sweep task.frac=0.2,0.3,0.5 --sweep seed=0:2
+    python -m interp.train --out checkpoints/nanda-sweep --resume   # continue a sweep
 """
 
 from __future__ import annotations
@@ -30,8 +33,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--linearized", action="store_true",
                         help="train the model linearised at its initialisation (the lazy "
                              "baseline; same as --set objective.linearized=true)")
+    sweep = parser.add_mutually_exclusive_group()
+    sweep.add_argument("--sweep", action="append", default=[], metavar="KEY=VALUES",
+                       help="train one run per value, all together in this process: "
+                            "seed=0:8 (model.seed 0..7), task.frac=0.2,0.3 (repeat for a "
+                            "grid); each run gets its own run directory inside --out")
+    sweep.add_argument("--sweep-file", type=Path, metavar="FILE",
+                       help='JSON list of override lists, one per run: [["model.seed=1"], '
+                            '["model.seed=2", "optim.lr=3e-3"]]')
     parser.add_argument("--out", type=Path,
-                        help="run directory (default: checkpoints/PRESET)")
+                        help="run directory, or for a sweep the directory of its runs "
+                             "(default: checkpoints/PRESET or checkpoints/PRESET-sweep)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true",
                           help="continue the run in --out from its last saved state")
@@ -42,6 +54,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train through the TransformerBridge forward instead of the "
                              "exact last-position fast path")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                        help="torch.compile the model's outputs, with CUDA graphs on CUDA "
+                             "(default: on CUDA for the fast path, off on CPU)")
+    parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
+                        default="highest",
+                        help="opt-in reduced-precision float32 matmuls: 'high' allows TF32 on "
+                             "CUDA, 'medium' bfloat16 (default: highest, plain float32)")
     parser.add_argument("--list-presets", action="store_true", help="list presets and exit")
     return parser.parse_args(argv)
 
@@ -76,6 +95,15 @@ def raise_usage(message: str) -> None:
     raise UserError(message)
 
 
+def sweep_runs(args: argparse.Namespace):
+    """The runs of --sweep / --sweep-file, or None when not sweeping."""
+    from interp.train.sweep import grid, read_sweep_file
+
+    if args.sweep_file:
+        return read_sweep_file(args.sweep_file)
+    return grid(args.sweep) if args.sweep else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_presets:
@@ -85,22 +113,42 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:12s} {factory.__doc__.split(chr(10))[0]}")
         return 0
     config = resolve_config(args)
+    runs = sweep_runs(args)
     if args.out is None:
         if config is None:
             raise_usage("--resume needs --out RUN_DIR")
         suffix = "-linearized" if config.objective.linearized else ""
-        args.out = DEFAULT_ROOT / f"{config.preset or 'run'}{suffix}"
+        args.out = DEFAULT_ROOT / f"{config.preset or 'run'}{suffix}{'-sweep' if runs else ''}"
 
     from interp.analysis.curves import landmarks
-    from interp.runs import Run
+    from interp.runs import Run, find_run_dirs, is_run_dir
+    from interp.train.ensemble import train_ensemble
     from interp.train.loop import TrainOptions, train
 
     options = TrainOptions(device=args.device, resume=args.resume, force=args.force,
-                           quiet=args.quiet, fast=not args.no_fast_path)
-    path = train(config, args.out, options)
-    run = Run.load(path)
-    print(f"run: {path}")
-    print(landmarks(run.metrics).describe())
+                           quiet=args.quiet, fast=not args.no_fast_path, compile=args.compile,
+                           matmul_precision=args.matmul_precision)
+    if runs is not None:
+        if config is None:
+            raise_usage("--sweep needs --preset or --config (the runs' base config)")
+        if args.no_fast_path:
+            raise_usage("--sweep trains through the fast path; drop --no-fast-path (or train "
+                        "the runs one at a time)")
+        if is_run_dir(args.out):
+            raise_usage(f"--out {args.out} holds a single run; give the sweep a directory of "
+                        "its own")
+        configs = [config.with_overrides(list(run.overrides)) for run in runs]
+        paths = train_ensemble(configs, [args.out / run.name for run in runs], options)
+    elif args.resume and not is_run_dir(args.out) and find_run_dirs(args.out):
+        if config is not None:
+            raise_usage(f"{args.out} holds a sweep: resume it with --out alone, or with the "
+                        "--sweep it was started with")
+        paths = train_ensemble(None, find_run_dirs(args.out), options)
+    else:
+        paths = [train(config, args.out, options)]
+    for path in paths:
+        print(f"run: {path}")
+        print(landmarks(Run.load(path).metrics).describe())
     return 0
 
 

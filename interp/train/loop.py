@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,10 @@ import torch
 
 from interp.config import RunConfig, ScheduleConfig
 from interp.errors import UserError
-from interp.models import build_model, parameter_groups
+from interp.models import build_model, parameter_groups, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
 from interp.tasks import build_task
+from interp.train.backend import compile_outputs, should_compile, training_backend
 from interp.train.losses import accuracy, build_loss
 from interp.train.measures import evaluation_measures
 from interp.train.objective import learning_rate_scale, training_outputs
@@ -38,14 +40,22 @@ from interp.train.resume import pack_training_state, unpack_training_state
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """How to run (not what to compute): none of these change the results on one device."""
+    """How to run (not what to compute): none of these change the results beyond float
+    rounding. ``compile``: torch.compile the model's outputs (CUDA graphs on CUDA; None: on
+    CUDA for the fast path, off on CPU, ``interp.train.backend.should_compile``);
+    ``matmul_precision``: "highest" (float32) unless reduced precision is opted into (see
+    ``interp.train.backend``). ``on_epoch``: called with each finished epoch's number
+    (progress reporting, benchmarks)."""
 
     device: str | None = None
     resume: bool = False
     force: bool = False
     quiet: bool = False
     fast: bool = True
+    compile: bool | None = None
+    matmul_precision: str = "highest"
     resume_every_s: float = 60.0
+    on_epoch: Callable[[int], None] | None = None
 
 
 def default_device() -> str:
@@ -62,6 +72,18 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
     return device
+
+
+def runtime_info(device: torch.device, options: TrainOptions, compiled: bool
+                 ) -> dict[str, str | bool]:
+    """How a run was trained, for its run.json (not part of its config)."""
+    return {"device": str(device), "compile": compiled,
+            "matmul_precision": options.matmul_precision}
+
+
+def _compiles(config: RunConfig, device: torch.device, options: TrainOptions) -> bool:
+    fast_path = options.fast and stateless_output_fn(config.model) is not None
+    return should_compile(options.compile, device, fast_path)
 
 
 def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
@@ -107,8 +129,9 @@ def train(config: RunConfig | None, out_dir: str | Path,
     start_epoch, step = 0, 0
     if writer is None:
         writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
-                                  force=options.force, runtime={"device": str(device)},
-                                  stored=task.stored)
+                                  force=options.force, stored=task.stored,
+                                  runtime=runtime_info(device, options, _compiles(config, device,
+                                                                                  options)))
     else:
         saved = writer.load_resume_state()
         if saved is not None:
@@ -120,8 +143,9 @@ def train(config: RunConfig | None, out_dir: str | Path,
     if start_epoch == 0:
         writer.save_checkpoint(0, model.state_dict())
     initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}  # theta_0
-    _Loop(config, task, model, params, optimizer, generator, writer, device, options,
-          variants, initial).run(start_epoch, step)
+    with training_backend(device, options.matmul_precision):
+        _Loop(config, task, model, params, optimizer, generator, writer, device, options,
+              variants, initial).run(start_epoch, step)
     return out_dir
 
 
@@ -141,6 +165,8 @@ class _Loop:
         self.x_test, self.y_test = task.test_inputs.to(device), task.test_targets.to(device)
         self.outputs = training_outputs(config, model, initial, fast=options.fast,
                                         fixed_inputs=(self.x_train, self.x_test))
+        if _compiles(config, device, options):
+            self.outputs = compile_outputs(self.outputs, device)
         self.lr_scale = learning_rate_scale(config.objective, config.optim.name)
         self.checkpoints = set(checkpoint_epochs(config.schedule))
         self.last_resume_save = time.monotonic()
@@ -169,6 +195,8 @@ class _Loop:
                     step += 1
             self.after_epoch(epoch + 1, step)
             self.bar.update(1)
+            if self.options.on_epoch is not None:
+                self.options.on_epoch(epoch + 1)
         self.record(schedule.epochs, step, None)
         self.bar.close()
 
