@@ -144,14 +144,15 @@ def test_compiled_training_equals_eager_training(tmp_path):
                                    rtol=1e-5)
 
 
-def test_compile_defaults_on_for_the_cuda_fast_path_only(tmp_path):
+def test_compile_is_opt_in_and_only_for_the_fast_path(tmp_path):
     from interp.train.backend import should_compile
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert should_compile(None, cuda, fast_path=True)
-    assert not should_compile(None, cuda, fast_path=False)
+    assert not should_compile(None, cuda, fast_path=True)
     assert not should_compile(None, cpu, fast_path=True)
-    assert should_compile(True, cpu, fast_path=False) and not should_compile(False, cuda, True)
+    assert should_compile(True, cuda, fast_path=True) and should_compile(True, cpu, True)
+    assert not should_compile(True, cpu, fast_path=False)
+    assert not should_compile(False, cuda, True)
     run = Run.load(train(small_config(schedule={"epochs": 2}), tmp_path / "run",
                          TrainOptions(device="cpu", quiet=True)))
     assert run.record["runtime"] == {"device": "cpu", "compile": False,

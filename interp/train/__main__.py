@@ -55,8 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="train through the TransformerBridge forward instead of the "
                              "exact last-position fast path")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                        help="torch.compile the model's outputs, with CUDA graphs on CUDA "
-                             "(default: on CUDA for the fast path, off on CPU)")
+                        help="torch.compile the fast path's outputs, with CUDA graphs on CUDA "
+                             "(opt-in: not yet measured on a GPU; default off)")
     parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
                         default="highest",
                         help="opt-in reduced-precision float32 matmuls: 'high' allows TF32 on "

@@ -41,8 +41,8 @@ from interp.train.resume import pack_training_state, unpack_training_state
 @dataclass(frozen=True)
 class TrainOptions:
     """How to run (not what to compute): none of these change the results beyond float
-    rounding. ``compile``: torch.compile the model's outputs (CUDA graphs on CUDA; None: on
-    CUDA for the fast path, off on CPU, ``interp.train.backend.should_compile``);
+    rounding. ``compile``: torch.compile the fast path's outputs (CUDA graphs on CUDA;
+    opt-in, ``interp.train.backend.should_compile``);
     ``matmul_precision``: "highest" (float32) unless reduced precision is opted into (see
     ``interp.train.backend``). ``on_epoch``: called with each finished epoch's number
     (progress reporting, benchmarks)."""
