@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from interp.cli import run_main
+from interp.cli import add_backend_arguments, run_main
 from interp.errors import UserError
 
 WARMUP_EPOCHS = 5  # untimed, as in the reference
@@ -58,13 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure everything this many times, back to back (on a shared "
                              "machine); the last line also gives the ratio of the best runs")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                        help="train with torch.compile, CUDA graphs on CUDA (default: as "
-                             "interp.train: on CUDA, off on CPU)")
-    parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
-                        default="highest",
-                        help="opt-in reduced-precision matmuls for interp (reported in its "
-                             "line; default: highest, plain float32)")
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from interp.cli import run_main
+from interp.cli import add_backend_arguments, run_main
 
 DEFAULT_ROOT = Path("checkpoints")
 
@@ -54,13 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train through the TransformerBridge forward instead of the "
                              "exact last-position fast path")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                        help="torch.compile the fast path's outputs, with CUDA graphs on CUDA "
-                             "(opt-in: not yet measured on a GPU; default off)")
-    parser.add_argument("--matmul-precision", choices=("highest", "high", "medium"),
-                        default="highest",
-                        help="opt-in reduced-precision float32 matmuls: 'high' allows TF32 on "
-                             "CUDA, 'medium' bfloat16 (default: highest, plain float32)")
+    add_backend_arguments(parser)
     parser.add_argument("--list-presets", action="store_true", help="list presets and exit")
     return parser.parse_args(argv)
 
