@@ -52,6 +52,23 @@ def test_every_model_trains_and_its_train_loss_falls(tmp_path, name):
     assert outputs.shape[0] == 4
     _, cache = model.run_with_cache(task.train_inputs[:4])
     assert len(cache) >= 1 and all(k.startswith(("hidden", "hook", "decoder")) for k in cache)
+    # and every model goes through interp.analyze (torch.func: vmap, grad, jvp)
+    from interp.analyze import analyse_run
+    from interp.analyzers import Options
+
+    result = analyse_run(tmp_path / name, options=Options(probes=8))
+    lazy = result.measures("lazy_rich")
+    assert len(lazy) == 3 and lazy["movement"].iloc[0] == 0 and lazy["movement"].iloc[-1] > 0
+    assert (result.run.path / "analysis" / "report.html").is_file()
+
+
+def test_lstm_computes_what_torch_lstm_computes():
+    from interp.models.lstm import LSTMClassifier
+
+    model = LSTMClassifier(10, 20, 2, 7, torch.Generator().manual_seed(0))
+    tokens = torch.randint(0, 10, (5, 3), generator=torch.Generator().manual_seed(1))
+    hidden, _ = model.lstm(torch.eye(10)[tokens])
+    torch.testing.assert_close(model(tokens), model.readout(hidden[:, -1]))
 
 
 @pytest.mark.parametrize("model, task, message", [

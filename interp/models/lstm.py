@@ -36,6 +36,29 @@ class LSTMClassifier(HookedRootModule):
         self.setup()
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = F.one_hot(tokens, self.vocab_size).to(self.readout.weight.dtype)
-        hidden, _ = self.lstm(x)
-        return self.readout(self.hook_hidden(hidden)[:, -1])
+        # one-hot rows of the identity: unlike F.one_hot, this works under torch.func.vmap
+        x = torch.eye(self.vocab_size, dtype=self.readout.weight.dtype,
+                      device=tokens.device)[tokens]
+        for layer in range(self.lstm.num_layers):
+            x = lstm_layer(x, *(getattr(self.lstm, f"{name}_l{layer}")
+                                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        return self.readout(self.hook_hidden(x)[:, -1])
+
+
+def lstm_layer(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
+               b_hh: torch.Tensor) -> torch.Tensor:
+    """One ``torch.nn.LSTM`` layer (zero initial state) with its gate equations written out:
+    x [batch, seq, in] -> hidden states [batch, seq, hidden]. Same parameters and values as
+    the fused kernel, which supports neither torch.func.vmap nor forward-mode AD (both
+    needed by the NTK and the linearisation)."""
+    hidden = w_hh.shape[1]
+    h = x.new_zeros(x.shape[0], hidden)
+    c = x.new_zeros(x.shape[0], hidden)
+    outputs = []
+    for t in range(x.shape[1]):
+        gates = F.linear(x[:, t], w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1)
