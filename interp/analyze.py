@@ -180,6 +180,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kernels", nargs="+", choices=KERNELS, default=["correct_class"],
                         help="NTK kinds: the correct-class logit kernel (default) and/or the "
                              "trace over outputs (exact; n_outputs times the cost)")
+    parser.add_argument("--checkpoint-batch", type=int, metavar="N",
+                        help="checkpoints evaluated together with stacked weights (one-layer "
+                             "transformers; default: as many as fit in half the free GPU "
+                             "memory on CUDA, 1 on CPU)")
     parser.add_argument("--out", type=Path,
                         help="output directory (default RUN/analysis; for several runs "
                              "OUT/RUN_NAME and OUT/comparison.html)")
@@ -192,13 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--every must be a positive integer, got {args.every}")
     if args.probes < 2:
         raise UserError(f"--probes must be at least 2, got {args.probes}")
+    if args.checkpoint_batch is not None and args.checkpoint_batch < 1:
+        raise UserError(f"--checkpoint-batch must be a positive integer, got "
+                        f"{args.checkpoint_batch}")
     from interp.analyzers import Options
     from interp.analyzers.base import warn
     from interp.runs import find_run_dirs
     from interp.train.loop import resolve_device
 
     options = Options(device=str(resolve_device(args.device)), probes=args.probes,
-                      kernels=tuple(args.kernels))
+                      kernels=tuple(args.kernels), checkpoint_batch=args.checkpoint_batch)
     runs = find_run_dirs(args.run_dir)
     if not runs:
         what = "does not exist" if not args.run_dir.exists() else "holds no run (no run.json)"

@@ -502,7 +502,16 @@ def _json_default(value: Any) -> Any:
 def load_weights_into(model: torch.nn.Module, weights: Mapping[str, torch.Tensor],
                       source: Path) -> None:
     """Copy ``weights`` into ``model``; RunFileError naming ``source`` on any mismatch."""
-    expected = model.state_dict()
+    check_weights(model.state_dict(), weights, source)
+    with torch.no_grad():
+        for key, param in model.state_dict(keep_vars=True).items():
+            param.copy_(weights[key])
+
+
+def check_weights(expected: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor],
+                  source: Path) -> None:
+    """RunFileError naming ``source`` unless ``weights`` has exactly ``expected``'s names
+    and shapes."""
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
     if missing or extra:
@@ -512,9 +521,6 @@ def load_weights_into(model: torch.nn.Module, weights: Mapping[str, torch.Tensor
         if value.shape != expected[key].shape:
             raise RunFileError(f"{source}: {key} has shape {tuple(value.shape)}, the model "
                                f"expects {tuple(expected[key].shape)}")
-    with torch.no_grad():
-        for key, param in model.state_dict(keep_vars=True).items():
-            param.copy_(weights[key])
 
 
 def _summarise(epochs: list[int]) -> str:

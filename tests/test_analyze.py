@@ -59,6 +59,35 @@ def test_analyze_computes_only_new_checkpoints(run_copy):
     assert again.computed == 2 and len(again.measures("fourier")) == 7
 
 
+def test_checkpoints_analysed_stacked_match_the_hooked_models(run_copy, monkeypatch):
+    """Checkpoints evaluated three at a time (stacked weights through the exact fast path)
+    store what each TransformerLens model gives through its hooks."""
+    import torch
+
+    from interp.analysis import modular
+    from interp.analyzers import Options
+    from interp.runs import AnalysisStore, Run
+
+    batches = []
+    stacked = modular.stacked_grid_activations
+    monkeypatch.setattr(modular, "stacked_grid_activations",
+                        lambda states, *args: batches.append(len(states)) or stacked(states,
+                                                                                      *args))
+    result = analyse_run(run_copy, ["fourier"], options=Options(checkpoint_batch=3))
+    assert result.computed == 7 and sum(batches) == 7 and max(batches) == 3
+    run, store = Run.load(run_copy), AnalysisStore(run_copy / "analysis")
+    task = run.task()
+    for epoch in run.checkpoint_epochs:
+        record, tensors = store.load("fourier", epoch, None)
+        hooked = modular.analyse_checkpoint(run.model(epoch), task,
+                                            record["params"]["key_frequencies"])
+        assert record["scalars"] == pytest.approx(hooked.scalars, rel=1e-4, abs=1e-6)
+        assert record["excluded_loss_per_frequency"] == pytest.approx(
+            {str(k): v for k, v in hooked.excluded_loss_per_frequency.items()}, rel=1e-4)
+        for name, value in hooked.tensors().items():
+            torch.testing.assert_close(tensors[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_corrupt_checkpoint_is_skipped_with_a_warning(run_copy):
     bad = checkpoint_path(run_copy, 150)
     bad.write_bytes(b"\x80\x04 definitely not safetensors")
@@ -84,6 +113,7 @@ def test_directory_of_runs_gets_a_comparison_page(run_copy, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["/no/such/run"], "does not exist"),
     (["RUN", "--every", "0"], "--every must be a positive integer"),
+    (["RUN", "--checkpoint-batch", "0"], "--checkpoint-batch must be a positive integer"),
 ])
 def test_analyze_bad_input(run_copy, args, message):
     args = [str(run_copy) if a == "RUN" else a for a in args]

@@ -12,7 +12,7 @@ from conftest import REPO, small_config
 
 from interp.config import ModularTask, TransformerModel
 from interp.models import build_model, output_fn
-from interp.models.transformer import _SCORE_TABLE_ADVANTAGE
+from interp.models.transformer import _SCORE_TABLE_ADVANTAGE, last_position_forward
 from interp.runs import Run
 from interp.tasks import build_task
 from interp.train.loop import TrainOptions, train
@@ -95,6 +95,21 @@ def test_fast_path_equals_bridge_at_the_grokked_nanda_checkpoint():
     task = run.task()
     _assert_fast_equals_bridge(run.config.model, run.model(), task.train_inputs,
                                task.train_targets)
+
+
+def test_fast_path_activations_and_pattern_equal_the_hooks(trained_run):
+    """What the analysis reads from the fast path is what the TransformerLens hooks give."""
+    config, model, task = trained_run.config.model, trained_run.model(), trained_run.task()
+    post, pattern = "blocks.0.mlp.hook_post", "blocks.0.attn.hook_pattern"
+    with torch.no_grad():
+        fast = last_position_forward(model.state_dict(), task.inputs, n_heads=config.n_heads,
+                                     act_fn=config.act_fn)
+        logits, cache = model.run_with_cache(task.inputs, names_filter=[post, pattern])
+    assert fast.neuron_acts.abs().max() > 0.1
+    torch.testing.assert_close(fast.logits, logits[:, -1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.neuron_acts, cache[post][:, -1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.pattern, cache[pattern][:, :, -1].transpose(1, 2),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_fast_path_handles_bidirectional_attention_and_varied_last_tokens():

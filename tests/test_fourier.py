@@ -89,6 +89,22 @@ def _key_frequency_model(p: int, key: list[int], d_mlp: int = 64):
     return neuron_acts, neuron_acts @ W_L, W_L
 
 
+def test_frequency_logit_parts_are_the_projected_activations_through_W_L():
+    p, n = 13, 20
+    generator = torch.Generator().manual_seed(0)
+    acts = torch.randn(p * p, n, generator=generator, dtype=torch.float64)
+    W_L = torch.randn(n, p, generator=generator, dtype=torch.float64)
+    parts = progress.frequency_logit_parts(acts, W_L, p, [2, 5], "sub")
+    for k, part in parts.items():
+        directions = progress.frequency_directions(p, k, "sub")  # [2, p * p], orthonormal
+        projection = directions.T @ directions  # onto span{cos(w_k (a - b)), sin(...)}
+        torch.testing.assert_close(part, projection @ acts @ W_L)
+    # nothing of other frequencies is kept: a part's own projection leaves it unchanged
+    both = parts[2] + parts[5]
+    directions = torch.cat([progress.frequency_directions(p, k, "sub") for k in (2, 5)])
+    torch.testing.assert_close(directions.T @ (directions @ both), both)
+
+
 def test_restricted_loss_of_key_frequency_logits_equals_their_full_loss():
     p, key = 31, [4, 9]
     neuron_acts, logits, W_L = _key_frequency_model(p, key)

@@ -8,7 +8,9 @@ so the same code reads any TransformerLens model of this task.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -42,10 +44,17 @@ class GridActivations:
     weights: dict[str, torch.Tensor] = field(repr=False)  # trainable weights by name
 
 
+def trainable_names(model: torch.nn.Module) -> list[str]:
+    """State-dict names of the model's trained weights (frozen biases left out)."""
+    return [name for name, param in model.state_dict(keep_vars=True).items()
+            if isinstance(param, torch.nn.Parameter) and param.requires_grad]
+
+
 @torch.no_grad()
 def grid_activations(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int = 4096
                      ) -> GridActivations:
-    """Run the model over all inputs (the p x p grid, a-major) and collect what is analysed."""
+    """Run the model over all inputs (the p x p grid, a-major) and collect what is analysed,
+    through its TransformerLens hooks (any number of layers)."""
     last = model.cfg.n_layers - 1
     post, pattern = f"blocks.{last}.mlp.hook_post", "blocks.0.attn.hook_pattern"
     acts, logits, attention = [], [], []
@@ -54,11 +63,43 @@ def grid_activations(model: torch.nn.Module, inputs: torch.Tensor, batch_size: i
         acts.append(cache[post][:, -1])
         logits.append(out[:, -1])
         attention.append(cache[pattern][:, :, -1, 0])  # [batch, head]
-    weights = {name: param.detach() for name, param in model.state_dict(keep_vars=True).items()
-               if isinstance(param, torch.nn.Parameter) and param.requires_grad}
+    state = model.state_dict()
+    weights = {name: state[name] for name in trainable_names(model)}
     W_L = model.W_out[last] @ model.W_U
     return GridActivations(torch.cat(acts), torch.cat(logits), torch.cat(attention),
                            model.W_E.detach(), W_L.detach(), weights)
+
+
+def grid_bytes(p: int, n_ctx: int, config: TransformerModel, batch_size: int = 4096) -> int:
+    """Memory (bytes, float32) one checkpoint takes in ``stacked_grid_activations``: its
+    grid outputs and the working tensors of one chunk of inputs."""
+    outputs = p * p * (config.d_mlp + p + config.n_heads)
+    working = batch_size * (2 * config.d_mlp + 3 * n_ctx * config.d_model + p)
+    return 4 * (outputs + working)
+
+
+@torch.no_grad()
+def stacked_grid_activations(states: Sequence[Mapping[str, torch.Tensor]],
+                             config: TransformerModel, trainable: Sequence[str],
+                             inputs: torch.Tensor, batch_size: int = 4096
+                             ) -> list[GridActivations]:
+    """``grid_activations`` of several checkpoints of a one-layer, LayerNorm-free
+    transformer at once: their state dicts stacked and the exact last-position forward
+    vmapped over them, one batched computation instead of a model run per checkpoint."""
+    from interp.models.transformer import last_position_forward
+
+    stacked = {name: torch.stack([state[name] for state in states]) for name in states[0]}
+    forward = torch.func.vmap(partial(last_position_forward, n_heads=config.n_heads,
+                                      act_fn=config.act_fn), in_dims=(0, None))
+    outs = [forward(stacked, chunk) for chunk in inputs.to(stacked["embed.weight"].device)
+            .split(batch_size)]
+    logits = torch.cat([out.logits for out in outs], dim=1)
+    acts = torch.cat([out.neuron_acts for out in outs], dim=1)
+    attention = torch.cat([out.pattern[:, :, 0] for out in outs], dim=1)
+    W_L = (stacked["unembed.weight"] @ stacked["blocks.0.mlp.out.weight"]).mT
+    return [GridActivations(acts[i], logits[i], attention[i], stacked["embed.weight"][i],
+                            W_L[i], {name: stacked[name][i] for name in trainable})
+            for i in range(len(states))]
 
 
 @dataclass(frozen=True)
@@ -90,7 +131,14 @@ class ModularAnalysis:
 
 def analyse_checkpoint(model: torch.nn.Module, task, key_frequencies: list[int] | None = None
                        ) -> ModularAnalysis:
-    """Fourier structure and progress measures of ``model`` on ``task`` (a modular task).
+    """Fourier structure and progress measures of ``model`` on ``task`` (a modular task):
+    ``analyse_grid`` of its ``grid_activations``."""
+    return analyse_grid(grid_activations(model, task.inputs), task, key_frequencies)
+
+
+def analyse_grid(grid: GridActivations, task, key_frequencies: list[int] | None = None
+                 ) -> ModularAnalysis:
+    """Fourier structure and progress measures of one checkpoint from its grid activations.
 
     ``key_frequencies``: the frequencies the restricted/excluded losses keep/remove; Nanda
     et al. use the final model's key frequencies at every checkpoint. None: this
@@ -99,7 +147,6 @@ def analyse_checkpoint(model: torch.nn.Module, task, key_frequencies: list[int] 
     """
     p = task.n_outputs
     combine = COMBINATIONS.get(task.info.get("op"))
-    grid = grid_activations(model, task.inputs)
     acts_grid = grid.neuron_acts.reshape(p, p, -1)
     neuron_fractions = fourier.neuron_frequency_fractions(acts_grid, p)
     clusters = fourier.cluster_neurons(neuron_fractions)
@@ -126,9 +173,10 @@ def analyse_checkpoint(model: torch.nn.Module, task, key_frequencies: list[int] 
     }
     per_frequency: dict[int, float] = {}
     if combine is not None and key_frequencies:
+        device = grid.logits.device
         measures = progress.progress_measures(
-            grid.neuron_acts, grid.logits, grid.W_L, task.targets, task.train_idx,
-            task.test_idx, p, key_frequencies, combine)
+            grid.neuron_acts, grid.logits, grid.W_L, task.targets.to(device),
+            task.train_idx.to(device), task.test_idx.to(device), p, key_frequencies, combine)
         scalars.update(restricted_loss=measures.restricted_loss,
                        restricted_acc=measures.restricted_acc,
                        excluded_loss=measures.excluded_loss,

@@ -42,18 +42,22 @@ def frequency_directions(p: int, k: int, combine: str = "add",
     return (directions / directions.norm(dim=1, keepdim=True)).to(dtype)
 
 
-def project_onto_frequencies(activations: torch.Tensor, p: int, frequencies: list[int],
-                             combine: str = "add") -> torch.Tensor:
-    """The part of activations [p * p, n] in span{cos(w_k s), sin(w_k s) : k in frequencies}.
+def frequency_logit_parts(activations: torch.Tensor, W_L: torch.Tensor, p: int,
+                          frequencies: list[int], combine: str = "add"
+                          ) -> dict[int, torch.Tensor]:
+    """Per frequency k, what the part of activations [p * p, n] in span{cos(w_k s),
+    sin(w_k s)} adds to the logits through W_L [n, p]: D_k^T (D_k A) W_L, [p * p, p].
 
-    The directions of distinct frequencies are orthogonal, so the projection is a sum.
+    D_k holds the two unit directions, so D_k^T D_k A is A's projection onto them; the
+    product is grouped as D_k^T ((D_k A) W_L), which never forms a [p * p, n] tensor. The
+    directions of distinct frequencies are orthogonal, so parts of several frequencies add.
     """
-    projected = torch.zeros_like(activations)
+    parts = {}
     for k in frequencies:
         directions = frequency_directions(p, k, combine, activations.dtype).to(
             activations.device)
-        projected += directions.T @ (directions @ activations)
-    return projected
+        parts[k] = directions.T @ ((directions @ activations) @ W_L)
+    return parts
 
 
 def _loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -88,17 +92,16 @@ def progress_measures(neuron_acts: torch.Tensor, logits: torch.Tensor, W_L: torc
     acts = neuron_acts.double()
     W_L = W_L.double()
     logits = logits.double()
-    key_parts = project_onto_frequencies(acts, p, key_frequencies, combine)
-    restricted = (acts.mean(dim=0, keepdim=True) + key_parts) @ W_L
+    parts = frequency_logit_parts(acts, W_L, p, key_frequencies, combine)
+    key_logits = sum(parts.values())
+    restricted = acts.mean(dim=0, keepdim=True) @ W_L + key_logits
     restricted = restricted + logits.mean(dim=0, keepdim=True) - restricted.mean(
         dim=0, keepdim=True)
     restricted_loss, restricted_acc = _loss_and_accuracy(restricted[test_idx], labels[test_idx])
-    excluded = logits - key_parts @ W_L
+    excluded = logits - key_logits
     excluded_loss, excluded_acc = _loss_and_accuracy(excluded[train_idx], labels[train_idx])
-    per_frequency = {}
-    for k in key_frequencies:
-        part = project_onto_frequencies(acts, p, [k], combine) @ W_L
-        per_frequency[k] = _loss_and_accuracy((logits - part)[train_idx], labels[train_idx])[0]
+    per_frequency = {k: _loss_and_accuracy((logits - part)[train_idx], labels[train_idx])[0]
+                     for k, part in parts.items()}
     return ProgressMeasures(restricted_loss, restricted_acc, excluded_loss, excluded_acc,
                             per_frequency)
 

@@ -7,12 +7,13 @@ across training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import torch
 
-from interp.analyzers.base import AnalyzerResult, Context, cached_points
+from interp.analyzers.base import AnalyzerResult, Context, Record, Tensors, cached_points, per_model
 
 NAME = "fourier"
 VERSION = 1  # bump when the stored results change meaning
@@ -28,7 +29,7 @@ def _params(key: list[int]) -> dict[str, Any]:
     return {"key_frequencies": key, "version": VERSION}
 
 
-def _stored(result) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _stored(result) -> tuple[Record, Tensors]:
     record = {"scalars": result.scalars,
               "excluded_loss_per_frequency": result.excluded_loss_per_frequency,
               "key_frequencies_neurons": result.key_frequencies_neurons,
@@ -36,21 +37,51 @@ def _stored(result) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     return record, result.tensors()
 
 
+def _analyse_batch(context: Context, key: list[int] | None
+                   ) -> Callable[[list[int]], dict[int, tuple[Record, Tensors]]]:
+    """Analyses of several checkpoints: their grid activations in one stacked evaluation
+    when the exact one-layer fast path covers the model, else one model run each."""
+    from interp.analysis import modular
+    from interp.models.transformer import supports_fast_path
+
+    def stacked(epochs: list[int]) -> dict[int, tuple[Record, Tensors]]:
+        states = {epoch: context.weights(epoch) for epoch in epochs}
+        states = {epoch: state for epoch, state in states.items() if state is not None}
+        if not states:
+            return {}
+        grids = modular.stacked_grid_activations(
+            list(states.values()), context.run.config.model,
+            modular.trainable_names(context.template()), context.task.inputs)
+        return {epoch: _stored(modular.analyse_grid(grid, context.task, key))
+                for epoch, grid in zip(states, grids, strict=True)}
+
+    if supports_fast_path(context.run.config.model):
+        return stacked
+    return per_model(context, lambda epoch, model: _stored(
+        modular.analyse_checkpoint(model, context.task, key)))
+
+
+def _batch_size(context: Context) -> int:
+    from interp.analysis.modular import grid_bytes
+
+    return context.batch_size(grid_bytes(context.task.n_outputs, context.task.inputs.shape[1],
+                                         context.run.config.model))
+
+
 def _final_key_frequencies(context: Context) -> tuple[list[int] | None, int]:
     """The last loadable checkpoint's own key frequencies (cached or computed), and whether
     it was computed now (0 or 1)."""
-    from interp.analysis.modular import analyse_checkpoint
-
+    analyse = _analyse_batch(context, None)
     for epoch in reversed(context.epochs):
         cached = context.store.load(NAME, epoch, None)
         if cached is not None and cached[0]["params"].get("version") == VERSION:
             return cached[0]["key_frequencies_neurons"], 0
-        model = context.model(epoch)
-        if model is None:
+        results = analyse([epoch])
+        if epoch not in results:
             continue
-        result = analyse_checkpoint(model, context.task, None)
-        key = result.key_frequencies_neurons
-        context.store.save(NAME, epoch, _params(key), *_stored(result))
+        record, tensors = results[epoch]
+        key = record["key_frequencies_neurons"]
+        context.store.save(NAME, epoch, _params(key), record, tensors)
         return key, 1
     return None, 0
 
@@ -58,14 +89,13 @@ def _final_key_frequencies(context: Context) -> tuple[list[int] | None, int]:
 def analyze(context: Context) -> AnalyzerResult:
     """Fourier + progress measures at every selected checkpoint."""
     from interp.analysis.curves import first_epoch
-    from interp.analysis.modular import analyse_checkpoint
 
     key, computed = _final_key_frequencies(context)
     if key is None:
         return AnalyzerResult(computed=computed)
-    points, more = cached_points(
-        context, NAME, _params(key), context.epochs,
-        lambda epoch, model: _stored(analyse_checkpoint(model, context.task, key)))
+    points, more = cached_points(context, NAME, _params(key), context.epochs,
+                                 compute_batch=_analyse_batch(context, key),
+                                 batch_size=_batch_size(context))
     rows = [{"epoch": epoch, **record["scalars"],
              **{f"excluded_loss/{k}": v
                 for k, v in record["excluded_loss_per_frequency"].items()}}

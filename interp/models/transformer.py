@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -57,15 +58,32 @@ def _relu_in_place(x: torch.Tensor) -> torch.Tensor:
 _ACTIVATIONS = {"relu": _relu_in_place, "gelu": F.gelu}
 
 
+class LastPosition(NamedTuple):
+    """What the one-layer transformer computes at the last position."""
+
+    logits: torch.Tensor  # [batch, d_vocab_out]
+    neuron_acts: torch.Tensor  # [batch, d_mlp] the MLP activations (hook_post)
+    pattern: torch.Tensor  # [batch, n_ctx, n_heads] attention paid to each position
+
+
 def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tensor, *,
                          n_heads: int, act_fn: str = "relu") -> torch.Tensor:
-    """Logits at the last position of a one-layer, LayerNorm-free transformer.
+    """Logits at the last position of a one-layer, LayerNorm-free transformer: the
+    ``logits`` of ``last_position_forward``."""
+    return last_position_forward(weights, tokens, n_heads=n_heads, act_fn=act_fn).logits
+
+
+def last_position_forward(weights: Mapping[str, torch.Tensor], tokens: torch.Tensor, *,
+                          n_heads: int, act_fn: str = "relu") -> LastPosition:
+    """Logits, MLP activations and attention pattern at the last position of a one-layer,
+    LayerNorm-free transformer.
 
     weights: the model's state dict by name (``embed.weight``, ``blocks.0.attn.q.weight``,
     ...), parameters or plain tensors (works under ``torch.func.functional_call``/``vmap``).
-    tokens: [batch, n_ctx] int64. Returns [batch, d_vocab_out], equal to
-    ``model(tokens)[:, -1]`` up to float rounding. The last position attends to every
-    position under both causal and bidirectional attention, so both are covered.
+    tokens: [batch, n_ctx] int64. The logits equal ``model(tokens)[:, -1]`` up to float
+    rounding, the activations and pattern ``blocks.0.mlp.hook_post[:, -1]`` and
+    ``blocks.0.attn.hook_pattern[:, :, -1]`` (heads last). The last position attends to
+    every position under both causal and bidirectional attention, so both are covered.
 
     The arithmetic (same math as the TransformerLens forward, regrouped): the residual
     stream entering the block at position i is W_E[t_i] + W_pos[i], so keys and values are
@@ -96,7 +114,8 @@ def last_position_logits(weights: Mapping[str, torch.Tensor], tokens: torch.Tens
     hidden = _ACTIVATIONS[act_fn](
         F.linear(resid, w["blocks.0.mlp.in.weight"], w["blocks.0.mlp.in.bias"]))
     resid = resid + F.linear(hidden, w["blocks.0.mlp.out.weight"], w["blocks.0.mlp.out.bias"])
-    return F.linear(resid, w["unembed.weight"], w.get("unembed.bias"))
+    return LastPosition(F.linear(resid, w["unembed.weight"], w.get("unembed.bias")), hidden,
+                        pattern)
 
 
 # A score-table entry is a step of a batched matmul; a per-example score is an elementwise
