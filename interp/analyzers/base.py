@@ -34,7 +34,7 @@ class Options:
     probes: int = 256
     probe_seed: int = 0
     kernels: tuple[str, ...] = ("correct_class",)
-    checkpoint_batch: int | None = None  # checkpoints evaluated together; None: what fits
+    checkpoint_batch: int | None = None  # checkpoints evaluated together; see batch_size
 
 
 @dataclass

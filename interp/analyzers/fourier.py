@@ -7,13 +7,20 @@ across training.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import torch
 
-from interp.analyzers.base import AnalyzerResult, Context, Record, Tensors, cached_points, per_model
+from interp.analyzers.base import (
+    AnalyzerResult,
+    ComputeBatch,
+    Context,
+    Record,
+    Tensors,
+    cached_points,
+    per_model,
+)
 
 NAME = "fourier"
 VERSION = 1  # bump when the stored results change meaning
@@ -37,8 +44,7 @@ def _stored(result) -> tuple[Record, Tensors]:
     return record, result.tensors()
 
 
-def _analyse_batch(context: Context, key: list[int] | None
-                   ) -> Callable[[list[int]], dict[int, tuple[Record, Tensors]]]:
+def _analyse_batch(context: Context, key: list[int] | None) -> ComputeBatch:
     """Analyses of several checkpoints: their grid activations in one stacked evaluation
     when the exact one-layer fast path covers the model, else one model run each."""
     from interp.analysis import modular
