@@ -88,6 +88,22 @@ def test_checkpoints_analysed_stacked_match_the_hooked_models(run_copy, monkeypa
             torch.testing.assert_close(tensors[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
 
+def test_two_layer_transformer_is_analysed_through_its_hooks(tmp_path):
+    """No fast path covers two layers with LayerNorm: each checkpoint's model is run."""
+    from interp.analysis.modular import analyse_checkpoint
+    from interp.runs import AnalysisStore, Run
+
+    config = small_config(model={"n_layers": 2, "normalization": "LN"},
+                          schedule={"epochs": 20, "checkpoint_every": 10})
+    train(config, tmp_path / "run", TrainOptions(device="cpu", quiet=True))
+    result = analyse_run(tmp_path / "run", ["fourier"])
+    assert result.computed == 3 and len(result.measures("fourier")) == 3
+    run = Run.load(tmp_path / "run")
+    record, _ = AnalysisStore(tmp_path / "run" / "analysis").load("fourier", 10, None)
+    direct = analyse_checkpoint(run.model(10), run.task(), record["params"]["key_frequencies"])
+    assert record["scalars"] == pytest.approx(direct.scalars, rel=1e-9)
+
+
 def test_corrupt_checkpoint_is_skipped_with_a_warning(run_copy):
     bad = checkpoint_path(run_copy, 150)
     bad.write_bytes(b"\x80\x04 definitely not safetensors")
