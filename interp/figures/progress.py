@@ -15,10 +15,13 @@ PHASE_COLOURS = {"memorisation": "rgba(31,119,180,0.08)",
                  "clean-up": "rgba(44,160,44,0.10)"}
 
 
-def add_phases(fig: go.Figure, phases: dict[str, int | None] | None, last_epoch: int) -> None:
-    """Shade memorisation / circuit formation / clean-up behind every subplot."""
+def add_phases(fig: go.Figure, phases: dict[str, int | None] | None,
+               frame: pd.DataFrame) -> None:
+    """Shade memorisation / circuit formation / clean-up behind every subplot; a phase
+    still open runs to the last epoch of ``frame`` (the curves drawn)."""
     if not phases or phases.get("memorisation_end") is None:
         return
+    last_epoch = int(frame["epoch"].max()) if not frame.empty else 0
     bounds = [0, phases["memorisation_end"], phases.get("cleanup_start"),
               phases.get("cleanup_end")]
     names = list(PHASE_COLOURS)
@@ -59,7 +62,7 @@ def loss_and_accuracy(metrics: pd.DataFrame, phases=None, landmarks=None,
     _lines(fig, metrics, ["train_acc", "test_acc"], ["train acc", "test acc"], 1, 2)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_xaxes(title_text="epoch")
-    add_phases(fig, phases, int(metrics["epoch"].max()) if not metrics.empty else 0)
+    add_phases(fig, phases, metrics)
     add_landmarks(fig, landmarks)
     fig.update_layout(title=title, height=420)
     return fig
@@ -74,7 +77,7 @@ def progress_losses(metrics: pd.DataFrame, measures: pd.DataFrame, phases=None
            ["restricted loss (test)", "excluded loss (train)"])
     fig.update_yaxes(type="log", title_text="cross-entropy")
     fig.update_xaxes(title_text="epoch")
-    add_phases(fig, phases, int(metrics["epoch"].max()) if not metrics.empty else 0)
+    add_phases(fig, phases, metrics)
     fig.update_layout(title="Progress measures: restricted and excluded loss", height=450)
     return fig
 
@@ -87,7 +90,7 @@ def excluded_per_frequency(measures: pd.DataFrame, phases=None) -> go.Figure:
     _lines(fig, measures, ["excluded_loss"], ["without all key frequencies"])
     fig.update_yaxes(type="log", title_text="train cross-entropy")
     fig.update_xaxes(title_text="epoch")
-    add_phases(fig, phases, int(measures["epoch"].max()) if not measures.empty else 0)
+    add_phases(fig, phases, measures)
     fig.update_layout(title="Excluded loss per key frequency", height=420)
     return fig
 
@@ -102,7 +105,7 @@ def sparsity_and_weights(measures: pd.DataFrame, phases=None) -> go.Figure:
     fig.update_yaxes(title_text="Gini coefficient", secondary_y=False)
     fig.update_yaxes(title_text="sum of squared weights", secondary_y=True)
     fig.update_xaxes(title_text="epoch")
-    add_phases(fig, phases, int(measures["epoch"].max()) if not measures.empty else 0)
+    add_phases(fig, phases, measures)
     fig.update_layout(title="Fourier sparsity and weight norm", height=420)
     return fig
 
