@@ -57,7 +57,8 @@ class Context:
             return None
         model = self._loaded(epoch, lambda: self.run.model(epoch, self.options.device,
                                                            into=self._model))
-        self._model = model or self._model
+        if model is not None:
+            self._model = model
         return model
 
     def weights(self, epoch: int) -> Tensors | None:
@@ -144,15 +145,12 @@ def cached_points(context: Context, name: str, params: dict[str, Any], epochs: l
     out of the points. Returns the points and how many were computed now."""
     if compute_batch is None:
         compute_batch = per_model(context, compute)
-    missing = [epoch for epoch in epochs if context.store.load(name, epoch, params) is None]
+    results = {epoch: context.store.load(name, epoch, params) for epoch in epochs}
+    missing = [epoch for epoch, cached in results.items() if cached is None]
     computed = 0
     for start in range(0, len(missing), batch_size):
         for epoch, (record, tensors) in compute_batch(missing[start:start + batch_size]).items():
             context.store.save(name, epoch, params, record, tensors)
+            results[epoch] = context.store.load(name, epoch, params)  # as a later call reads it
             computed += 1
-    points = []
-    for epoch in epochs:
-        cached = context.store.load(name, epoch, params)
-        if cached is not None:
-            points.append((epoch, *cached))
-    return points, computed
+    return [(epoch, *cached) for epoch, cached in results.items() if cached is not None], computed
