@@ -15,6 +15,7 @@ from functools import partial
 import torch
 
 from interp.analysis import fourier, progress
+from interp.analysis.lazy_rich import trainable_weights
 from interp.config import ModularTask, RunConfig, TransformerModel
 
 COMBINATIONS = {"add": "add", "sub": "sub"}  # ops whose circuit lives in w_k (a +/- b)
@@ -44,12 +45,6 @@ class GridActivations:
     weights: dict[str, torch.Tensor] = field(repr=False)  # trainable weights by name
 
 
-def trainable_names(model: torch.nn.Module) -> list[str]:
-    """State-dict names of the model's trained weights (frozen biases left out)."""
-    return [name for name, param in model.state_dict(keep_vars=True).items()
-            if isinstance(param, torch.nn.Parameter) and param.requires_grad]
-
-
 @torch.no_grad()
 def grid_activations(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int = 4096
                      ) -> GridActivations:
@@ -63,8 +58,7 @@ def grid_activations(model: torch.nn.Module, inputs: torch.Tensor, batch_size: i
         acts.append(cache[post][:, -1])
         logits.append(out[:, -1])
         attention.append(cache[pattern][:, :, -1, 0])  # [batch, head]
-    state = model.state_dict()
-    weights = {name: state[name] for name in trainable_names(model)}
+    weights = {name: param.detach() for name, param in trainable_weights(model).items()}
     W_L = model.W_out[last] @ model.W_U
     return GridActivations(torch.cat(acts), torch.cat(logits), torch.cat(attention),
                            model.W_E.detach(), W_L.detach(), weights)

@@ -48,6 +48,7 @@ def _analyse_batch(context: Context, key: list[int] | None) -> ComputeBatch:
     """Analyses of several checkpoints: their grid activations in one stacked evaluation
     when the exact one-layer fast path covers the model, else one model run each."""
     from interp.analysis import modular
+    from interp.analysis.lazy_rich import trainable_weights
     from interp.models.transformer import supports_fast_path
 
     def stacked(epochs: list[int]) -> dict[int, tuple[Record, Tensors]]:
@@ -57,7 +58,7 @@ def _analyse_batch(context: Context, key: list[int] | None) -> ComputeBatch:
             return {}
         grids = modular.stacked_grid_activations(
             list(states.values()), context.run.config.model,
-            modular.trainable_names(context.template()), context.task.inputs)
+            list(trainable_weights(context.template())), context.task.inputs)
         return {epoch: _stored(modular.analyse_grid(grid, context.task, key))
                 for epoch, grid in zip(states, grids, strict=True)}
 
