@@ -107,7 +107,7 @@ def test_two_layer_transformer_is_analysed_through_its_hooks(tmp_path):
 def test_corrupt_checkpoint_is_skipped_with_a_warning(run_copy):
     bad = checkpoint_path(run_copy, 150)
     bad.write_bytes(b"\x80\x04 definitely not safetensors")
-    result = run_cli("interp.analyze", str(run_copy), "--probes", "8")
+    result = run_cli("interp.analyze", str(run_copy), "--probes", "8", "--checkpoint-batch", "3")
     assert result.returncode == 0, result.stderr
     assert "warning: skipping checkpoint" in result.stderr and bad.name in result.stderr
     assert result.stderr.count("warning:") == 1  # warned once, though every analysis ran
