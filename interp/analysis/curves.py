@@ -11,20 +11,36 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 ACCURACY_THRESHOLD = 0.99
 LOSS_THRESHOLD = -math.log(ACCURACY_THRESHOLD)
 
 
+def numeric(metrics: pd.DataFrame, column: str) -> pd.Series:
+    """``metrics[column]`` as floats; what is not a number (null, a string) becomes NaN."""
+    return pd.to_numeric(metrics[column], errors="coerce").astype(float)
+
+
 def first_epoch(metrics: pd.DataFrame, column: str, threshold: float, above: bool = True
                 ) -> int | None:
-    """First epoch at which ``column`` is >= threshold (or <= with above=False); None if never."""
+    """First epoch at which ``column`` is >= threshold (or <= with above=False); None if never.
+    NaN values (a diverged run) never cross."""
     if metrics.empty or column not in metrics:
         return None
-    values = metrics[column]
+    values = numeric(metrics, column)
     hit = values >= threshold if above else values <= threshold
     return int(metrics.loc[hit.idxmax(), "epoch"]) if hit.any() else None
+
+
+def peak_epoch(metrics: pd.DataFrame, column: str) -> int | None:
+    """Epoch of the largest finite value of ``column``; None if it has none."""
+    if metrics.empty or column not in metrics:
+        return None
+    values = numeric(metrics, column)
+    values = values[np.isfinite(values)]
+    return int(metrics.loc[values.idxmax(), "epoch"]) if not values.empty else None
 
 
 def _gap(a: int | None, b: int | None) -> int | None:
@@ -78,7 +94,8 @@ class Landmarks:
 
 def landmarks(metrics: pd.DataFrame) -> Landmarks:
     """Landmarks of a run's metrics table (columns epoch, train/test loss and accuracy;
-    regression runs have no accuracy columns, their accuracy landmarks are None)."""
+    regression runs have no accuracy columns, their accuracy landmarks are None). NaN values
+    (a diverged run) cross no threshold and make no peak; a final value may be NaN."""
     if metrics.empty:
         return Landmarks(*([None] * 9))
     last = metrics.iloc[-1]
@@ -88,8 +105,12 @@ def landmarks(metrics: pd.DataFrame) -> Landmarks:
         test_acc_99=first_epoch(metrics, "test_acc", ACCURACY_THRESHOLD),
         train_loss_low=first_epoch(metrics, "train_loss", LOSS_THRESHOLD, above=False),
         test_loss_low=first_epoch(metrics, "test_loss", LOSS_THRESHOLD, above=False),
-        test_loss_peak=int(metrics.loc[metrics["test_loss"].idxmax(), "epoch"]),
+        test_loss_peak=peak_epoch(metrics, "test_loss"),
         final_epoch=int(last["epoch"]),
-        final_train_acc=float(last["train_acc"]) if "train_acc" in metrics else None,
-        final_test_acc=float(last["test_acc"]) if "test_acc" in metrics else None,
+        final_train_acc=_last(metrics, "train_acc"),
+        final_test_acc=_last(metrics, "test_acc"),
     )
+
+
+def _last(metrics: pd.DataFrame, column: str) -> float | None:
+    return float(numeric(metrics, column).iloc[-1]) if column in metrics else None

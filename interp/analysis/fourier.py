@@ -203,7 +203,7 @@ def logit_projection(logits: torch.Tensor, p: int, key: list[int],
     Logits are centred per input (the softmax ignores a constant per (a, b)). The directions
     of distinct frequencies are orthogonal over the cube, so every coefficient comes from one
     3D FFT: sum L cos(w_k(a + b - c)) = Re FFT(L)[-k, -+k, k], and |cos(w_k(...))|^2 = p^3/2
-    (p^3 when 2k = p).
+    (p^3 when 2k = p). Shares of centred logits that are all zero, NaN or infinite are NaN.
     """
     logits = logits.double()
     logits = logits - logits.mean(dim=-1, keepdim=True)
@@ -215,10 +215,9 @@ def logit_projection(logits: torch.Tensor, p: int, key: list[int],
     coefficients = sums / norms
     total = logits.pow(2).sum()
     key_energy = sum(float(coefficients[k - 1] ** 2) for k in key)
-    residual_sq = max(float(total) - key_energy, 0.0)
+    residual = max(float(total) - key_energy, 0.0) / float(total) if total > 0 else math.nan
     return LogitProjection(coefficients.float(), (coefficients / total.sqrt()).float(),
-                           list(key), 1 - residual_sq / float(total),
-                           math.sqrt(residual_sq / float(total)))
+                           list(key), 1 - residual, math.sqrt(residual))
 
 
 def attention_frequency_fractions(pattern: torch.Tensor, p: int) -> torch.Tensor:

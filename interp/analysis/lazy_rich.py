@@ -183,8 +183,14 @@ class Eigenvectors:
 
 
 def top_eigenvectors(kernel: torch.Tensor, k: int) -> Eigenvectors:
-    """The ``k`` largest eigenpairs of a symmetric [n, n] Gram matrix (torch.linalg.eigh)."""
-    values, vectors = torch.linalg.eigh(kernel.double())
+    """The ``k`` largest eigenpairs of a symmetric [n, n] Gram matrix (torch.linalg.eigh);
+    all NaN when the matrix holds NaN or infinite entries (a diverged model)."""
+    kernel = kernel.double()
+    if not bool(torch.isfinite(kernel).all()):
+        k = min(k, len(kernel))
+        return Eigenvectors(kernel.new_full((k,), math.nan),
+                            kernel.new_full((len(kernel), k), math.nan))
+    values, vectors = torch.linalg.eigh(kernel)
     order = values.argsort(descending=True)[:k]
     return Eigenvectors(values[order], vectors[:, order])
 
@@ -226,14 +232,16 @@ class ParameterMovement:
 
 def parameter_movement(initial: Params, current: Params) -> ParameterMovement:
     """Relative distance travelled from initialisation, in total and per weight matrix.
-    initial, current: state-dict name -> tensor, the names of ``initial`` are compared."""
-    moved = {name: (current[name].double() - initial[name].double()).norm()
-             for name in initial}
-    start = {name: initial[name].double().norm() for name in initial}
-    total = math.sqrt(sum(float(v) ** 2 for v in moved.values()))
+    initial, current: state-dict name -> tensor, the names of ``initial`` are compared.
+    NaN weights give NaN; a zero start gives NaN (unmoved) or infinity (moved). Names are
+    taken in sorted order, so the total does not depend on the dicts' order."""
+    names = sorted(initial)
+    moved = {name: (current[name].double() - initial[name].double()).norm() for name in names}
+    start = {name: initial[name].double().norm() for name in names}
+    total = torch.stack(list(moved.values())).norm() / torch.stack(list(start.values())).norm()
     return ParameterMovement(
-        total=total / math.sqrt(sum(float(v) ** 2 for v in start.values())),
-        per_weight={name: float(moved[name] / start[name]) for name in initial})
+        total=float(total), per_weight={name: float(moved[name] / start[name])
+                                        for name in names})
 
 
 def linearised_outputs(f: FunctionalOutput, initial: Params, params: Params,
@@ -271,7 +279,7 @@ def linearisation(f: FunctionalOutput, initial: Params, params: Params, inputs: 
     start, change = linearised_outputs(f, initial, params, inputs)
     outputs = f(params, inputs)
     moved = (outputs - start).norm()
-    gap = float((outputs - start - change).norm() / moved) if moved > 0 else 0.0
+    gap = float((outputs - start - change).norm() / moved) if moved != 0 else 0.0  # NaN stays
     return Linearisation(loss=float(loss(outputs, targets)),
                          linearised_loss=float(loss(start + change, targets)), gap=gap)
 
@@ -288,15 +296,17 @@ def kernel_regression(train_kernel: torch.Tensor, test_train_kernel: torch.Tenso
     train_targets: [n] or [n, k] floats; train_initial / test_initial: f(theta_0) on the
     train / test inputs, same trailing shape as the targets (zero when omitted, as for the
     centred output). A singular K gets the minimum-norm solution (pseudo-inverse), which is
-    what gradient descent from theta_0 converges to. Returns [m] or [m, k] float64.
+    what gradient descent from theta_0 converges to. Returns [m] or [m, k] float64, all NaN
+    when K(X, X) holds NaN or infinite entries.
     """
     targets = train_targets.double()
     residual = targets - (0 if train_initial is None else train_initial.double())
     column = residual.dim() == 1
     system = train_kernel.double() + ridge * torch.eye(len(train_kernel), dtype=torch.float64,
                                                        device=train_kernel.device)
-    weights = torch.linalg.pinv(system, hermitian=True) @ (residual.unsqueeze(1) if column
-                                                          else residual)
+    inverse = (torch.linalg.pinv(system, hermitian=True) if bool(torch.isfinite(system).all())
+               else torch.full_like(system, math.nan))
+    weights = inverse @ (residual.unsqueeze(1) if column else residual)
     predictions = test_train_kernel.double() @ weights
     predictions = predictions.squeeze(1) if column else predictions
     return predictions + (0 if test_initial is None else test_initial.double())

@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from interp.analysis.curves import numeric
+
 
 def sum_combination(p: int, combine: str = "add") -> torch.Tensor:
     """[p * p] the value a + b (or a - b) for the a-major grid of inputs (a, b)."""
@@ -87,13 +89,14 @@ def progress_measures(neuron_acts: torch.Tensor, logits: torch.Tensor, W_L: torc
     Restricted logits = (mean activation + key-frequency parts) @ W_L, shifted so their mean
     over inputs equals that of the real logits (the demo's bias correction, which puts back
     what the direct and attention paths add on average). Excluded logits = logits minus the
-    key-frequency parts @ W_L.
+    key-frequency parts @ W_L. With no key frequencies the restricted logits are the mean
+    ones and the excluded logits the real ones. NaN inputs give NaN losses.
     """
     acts = neuron_acts.double()
     W_L = W_L.double()
     logits = logits.double()
     parts = frequency_logit_parts(acts, W_L, p, key_frequencies, combine)
-    key_logits = sum(parts.values())
+    key_logits = sum(parts.values(), torch.zeros_like(logits))
     restricted = acts.mean(dim=0, keepdim=True) @ W_L + key_logits
     restricted = restricted + logits.mean(dim=0, keepdim=True) - restricted.mean(
         dim=0, keepdim=True)
@@ -107,7 +110,8 @@ def progress_measures(neuron_acts: torch.Tensor, logits: torch.Tensor, W_L: torc
 
 
 def gini(values: torch.Tensor) -> float:
-    """Gini coefficient of non-negative values: 0 when all equal, (n-1)/n for one-hot.
+    """Gini coefficient of non-negative values: 0 when all equal, (n-1)/n for one-hot;
+    NaN when a value is NaN or infinite.
 
     G = sum_i (2i - n - 1) x_(i) / (n sum_i x_i) with x sorted ascending, i = 1..n.
     """
@@ -151,11 +155,16 @@ def find_phases(metrics: pd.DataFrame, fall_fraction: float = 0.1) -> Phases:
       is the stretch in between (test loss still high while the circuit forms);
     - clean-up ends when all but ``fall_fraction`` of the log-scale fall is done.
     A run whose test loss never falls by a factor of 10 below its peak has no clean-up.
+    Only finite losses count (a diverged run's NaN rows are left out); none: no phases.
     """
     if metrics.empty:
         return Phases(None, None, None)
-    epochs = metrics["epoch"].to_numpy()
-    log_test = np.log(metrics["test_loss"].to_numpy())
+    losses = numeric(metrics, "test_loss").to_numpy()
+    finite = np.isfinite(losses)
+    if not finite.any():
+        return Phases(None, None, None)
+    epochs = metrics["epoch"].to_numpy()[finite]
+    log_test = np.log(np.maximum(losses[finite], np.finfo(np.float64).tiny))
     peak = int(np.argmax(log_test))
     fall = log_test[peak] - log_test[-1]
     if fall < math.log(10):

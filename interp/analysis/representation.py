@@ -10,11 +10,14 @@ embeddings and pairs in, numbers out.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
+
+from interp.analysis.curves import numeric
 
 DEFAULT_DELTA = 0.01  # Liu et al.'s threshold_P
 
@@ -147,8 +150,12 @@ class Projection:
 
 def embedding_projection(embeddings: torch.Tensor, n_components: int = 2) -> Projection:
     """PCA of embeddings [n, d]: coordinates on the top ``n_components`` principal axes
-    [n, n_components] (zero columns when d is smaller) and the variance each explains."""
+    [n, n_components] (zero columns when d is smaller) and the variance each explains; all
+    NaN when an embedding is NaN or infinite (a diverged model)."""
     E = embeddings.double() - embeddings.double().mean(dim=0)
+    if not bool(torch.isfinite(E).all()):
+        return Projection(E.new_full((len(E), n_components), math.nan),
+                          E.new_full((n_components,), math.nan))
     _, singular, vh = torch.linalg.svd(E, full_matrices=False)
     k = min(n_components, vh.shape[0])
     coordinates = torch.zeros(len(E), n_components, dtype=torch.float64)
@@ -179,9 +186,10 @@ def learning_phase(metrics: pd.DataFrame, threshold: float = 0.9, max_gap: int =
     """Classify a run from its metrics (columns ``step``, ``train_acc``, ``test_acc``):
     comprehension (train and test accuracy both reach ``threshold`` within ``max_gap``
     steps), grokking (both, test more than ``max_gap`` steps later), memorization (train
-    only) or confusion (train never reaches it). Liu et al. sec. 5: threshold 90%, 10^3."""
+    only) or confusion (train never reaches it). Liu et al. sec. 5: threshold 90%, 10^3.
+    NaN accuracies (a diverged run) never reach the threshold."""
     def first(column: str) -> int | None:
-        hit = metrics[column] >= threshold
+        hit = numeric(metrics, column) >= threshold
         return int(metrics.loc[hit.idxmax(), step_column]) if hit.any() else None
 
     train, test = first("train_acc"), first("test_acc")

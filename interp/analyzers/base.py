@@ -6,24 +6,98 @@ per checkpoint in the run's ``AnalysisStore`` under the analyzer's name, keyed b
 parameters they depend on, so a second ``interp.analyze`` computes only what is new.
 Checkpoints still to compute are handed to the analyzer in groups (``cached_points``), so
 an analyzer that can evaluate several checkpoints at once (stacked weights) does.
+
+Nothing a run holds stops an analysis: a damaged checkpoint is skipped, one with NaN or
+infinite weights (a diverged run) is marked diverged and left out, each with one warning;
+a cached entry that is not what its analyzer wrote (its ``Layout``) is recomputed, with one
+warning, and overwritten.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import torch
 
+from interp.errors import warn
+
 Record = dict[str, Any]
 Tensors = dict[str, torch.Tensor]
 
 
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+Field = Callable[[Any], str | None]  # what is wrong with a record's value, or None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)  # NaN included
+
+
+def number(value: Any) -> str | None:
+    """A ``Field``: a JSON number (NaN and infinities included; not a bool)."""
+    return None if _is_number(value) else "is not a number"
+
+
+def numbers(*required: str) -> Field:
+    """A ``Field``: a JSON object of numbers holding at least the keys ``required``."""
+    def problem(value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return "is not an object"
+        missing = [key for key in required if key not in value]
+        if missing:
+            return f"lacks {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+        wrong = [key for key, item in value.items() if not _is_number(item)]
+        return f"has {wrong[0]!r:.40} that is not a number" if wrong else None
+
+    return problem
+
+
+def frequencies(p: int) -> Field:
+    """A ``Field``: a JSON list of Fourier frequencies of Z_p, each in 1..p // 2."""
+    def problem(value: Any) -> str | None:
+        if isinstance(value, list) and all(
+                isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= p // 2
+                for k in value):
+            return None
+        return f"is not a list of frequencies in 1..{p // 2}"
+
+    return problem
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What an analyzer's cached entry at one checkpoint holds: record fields (name ->
+    ``Field``) and tensors (name -> shape, None for a size that may vary), floating-point
+    unless named in ``integer`` (int64)."""
+
+    fields: Mapping[str, Field]
+    tensors: Mapping[str, tuple[int | None, ...]] = field(default_factory=dict)
+    integer: frozenset[str] = frozenset()
+
+    def problem(self, record: Record, tensors: Tensors) -> str | None:
+        """What in (record, tensors) differs from this layout, in a few words; None if
+        nothing does."""
+        for name, field_problem in self.fields.items():
+            if name not in record:
+                return f"has no {name}"
+            problem = field_problem(record[name])
+            if problem is not None:
+                return f"{name} {problem}"
+        for name, shape in self.tensors.items():
+            tensor = tensors.get(name)
+            if tensor is None:
+                return f"its tensors have no {name}"
+            integer = name in self.integer
+            if (tensor.dtype != torch.int64) if integer else not tensor.is_floating_point():
+                return (f"tensor {name} has dtype {tensor.dtype}, expected "
+                        f"{'int64' if integer else 'floating point'}")
+            if tensor.dim() != len(shape) or any(
+                    n not in (None, size) for n, size in zip(shape, tensor.shape, strict=True)):
+                return (f"tensor {name} has shape {tuple(tensor.shape)}, expected "
+                        f"{tuple('any' if n is None else n for n in shape)}")
+        return None
 
 
 @dataclass(frozen=True)
@@ -39,7 +113,11 @@ class Options:
 
 @dataclass
 class Context:
-    """One run being analysed: the run, its task, the store, the loader, earlier results."""
+    """One run being analysed: the run, its task, the store, the loader, earlier results.
+
+    ``skipped``: damaged checkpoints, ``diverged``: checkpoints with NaN or infinite
+    weights, each epoch -> file, as found so far (both left out of every analysis).
+    """
 
     run: Any  # interp.runs.Run
     task: Any  # interp.tasks.Task
@@ -47,32 +125,63 @@ class Context:
     options: Options
     epochs: list[int]
     skipped: dict[int, str] = field(default_factory=dict)
+    diverged: dict[int, str] = field(default_factory=dict)
     results: dict[str, AnalyzerResult] = field(default_factory=dict)
     _model: torch.nn.Module | None = None
+    _warned: set[str] = field(default_factory=set)
 
     def model(self, epoch: int) -> torch.nn.Module | None:
         """The run's model with the weights of ``epoch`` (one object reloaded in place), or
-        None, warned once, if that checkpoint is damaged."""
-        if epoch in self.skipped:
+        None, warned once, if that checkpoint is damaged or diverged."""
+        from interp.runs import load_weights_into
+
+        weights = self.weights(epoch)
+        if weights is None:
             return None
-        model = self._loaded(epoch, lambda: self.run.model(epoch, self.options.device,
-                                                           into=self._model))
-        if model is not None:
-            self._model = model
-        return model
+        model = self.template()
+        load_weights_into(model, weights, self.run.checkpoint_file(epoch))
+        return model.eval()
 
     def weights(self, epoch: int) -> Tensors | None:
         """The state dict of ``epoch`` on the analysis device, checked against the run's
-        model, or None, warned once, if that checkpoint is damaged."""
-        from interp.runs import check_weights
+        model, or None, warned once, if that checkpoint is damaged (``skipped``) or holds
+        NaN or infinite weights (``diverged``)."""
+        from interp.runs import RunFileError, check_weights
 
-        def load() -> Tensors:
+        if epoch in self.skipped or epoch in self.diverged:
+            return None
+        path = self.run.checkpoint_file(epoch)
+        try:
             weights = self.run.weights(epoch)
-            check_weights(self.template().state_dict(), weights,
-                          self.run.checkpoint_file(epoch))
-            return {name: w.to(self.options.device) for name, w in weights.items()}
+            check_weights(self.template().state_dict(), weights, path)
+        except RunFileError as err:
+            warn(f"skipping checkpoint: {err}")
+            self.skipped[epoch] = str(path)
+            return None
+        non_finite = [name for name, w in weights.items()
+                      if w.is_floating_point() and not bool(torch.isfinite(w).all())]
+        if non_finite:
+            more = f" and {len(non_finite) - 2} more" if len(non_finite) > 2 else ""
+            warn(f"skipping diverged checkpoint: {path}: NaN or infinite values in "
+                 f"{', '.join(non_finite[:2])}{more}")
+            self.diverged[epoch] = str(path)
+            return None
+        return {name: w.to(self.options.device) for name, w in weights.items()}
 
-        return None if epoch in self.skipped else self._loaded(epoch, load)
+    def cached(self, name: str, epoch: int, params: dict[str, Any] | None, layout: Layout
+               ) -> tuple[Record, Tensors] | None:
+        """Analyzer ``name``'s stored (record, tensors) at ``epoch`` computed with ``params``
+        (any when None), or None: none stored, stale, or damaged (warned once per problem;
+        the caller recomputes it, and saving overwrites it)."""
+        from interp.runs import RunFileError
+
+        try:
+            return self.store.load(name, epoch, params, layout.problem)
+        except RunFileError as err:
+            if str(err) not in self._warned:
+                self._warned.add(str(err))
+                warn(f"recomputing a damaged analysis result: {err}")
+            return None
 
     def template(self) -> torch.nn.Module:
         """A model of this run (whatever weights it last held), for names and shapes."""
@@ -81,17 +190,6 @@ class Context:
 
             self._model = build_model(self.run.config.model, self.task, self.options.device)
         return self._model
-
-    def _loaded(self, epoch: int, load: Callable[[], Any]) -> Any:
-        from interp.runs import RunFileError
-
-        try:
-            loaded = load()
-        except RunFileError as err:
-            warn(f"skipping checkpoint: {err}")
-            self.skipped[epoch] = str(self.run.checkpoint_file(epoch))
-            return None
-        return loaded
 
     def batch_size(self, bytes_per_checkpoint: int) -> int:
         """How many checkpoints to evaluate together: ``options.checkpoint_batch`` if set;
@@ -123,7 +221,7 @@ ComputeBatch = Callable[[list[int]], dict[int, tuple[Record, Tensors]]]
 
 def per_model(context: Context, compute: Compute) -> ComputeBatch:
     """A batch computation that loads each checkpoint's model in turn and applies
-    ``compute(epoch, model)``; damaged checkpoints are left out."""
+    ``compute(epoch, model)``; damaged and diverged checkpoints are left out."""
     def compute_batch(epochs: list[int]) -> dict[int, tuple[Record, Tensors]]:
         results = {}
         for epoch in epochs:
@@ -136,21 +234,24 @@ def per_model(context: Context, compute: Compute) -> ComputeBatch:
 
 
 def cached_points(context: Context, name: str, params: dict[str, Any], epochs: list[int],
-                  compute: Compute | None = None, *, compute_batch: ComputeBatch | None = None,
-                  batch_size: int = 1) -> tuple[list[tuple[int, Record, Tensors]], int]:
+                  compute: Compute | None = None, *, layout: Callable[[int], Layout],
+                  compute_batch: ComputeBatch | None = None, batch_size: int = 1
+                  ) -> tuple[list[tuple[int, Record, Tensors]], int]:
     """(epoch, record, tensors) for each of ``epochs``: from the cache when it was computed
-    with ``params``, else computed (then cached): by ``compute(epoch, model)``, or by
-    ``compute_batch(epochs)`` on up to ``batch_size`` checkpoints at a time, which returns
-    the results by epoch and leaves damaged checkpoints out. Damaged checkpoints are left
-    out of the points. Returns the points and how many were computed now."""
+    with ``params`` and holds ``layout(epoch)``, else computed (then cached): by
+    ``compute(epoch, model)``, or by ``compute_batch(epochs)`` on up to ``batch_size``
+    checkpoints at a time, which returns the results by epoch and leaves damaged and
+    diverged checkpoints out. Those are left out of the points. Returns the points and how
+    many were computed now."""
     if compute_batch is None:
         compute_batch = per_model(context, compute)
-    results = {epoch: context.store.load(name, epoch, params) for epoch in epochs}
+    results = {epoch: context.cached(name, epoch, params, layout(epoch)) for epoch in epochs}
     missing = [epoch for epoch, cached in results.items() if cached is None]
     computed = 0
     for start in range(0, len(missing), batch_size):
         for epoch, (record, tensors) in compute_batch(missing[start:start + batch_size]).items():
             context.store.save(name, epoch, params, record, tensors)
-            results[epoch] = context.store.load(name, epoch, params)  # as a later call reads it
+            # as a later call reads it
+            results[epoch] = context.cached(name, epoch, params, layout(epoch))
             computed += 1
     return [(epoch, *cached) for epoch, cached in results.items() if cached is not None], computed

@@ -16,9 +16,12 @@ from interp.analyzers.base import (
     AnalyzerResult,
     ComputeBatch,
     Context,
+    Layout,
     Record,
     Tensors,
     cached_points,
+    frequencies,
+    numbers,
     per_model,
 )
 
@@ -34,6 +37,25 @@ def applies(run) -> bool:
 
 def _params(key: list[int]) -> dict[str, Any]:
     return {"key_frequencies": key, "version": VERSION}
+
+
+def _layout(context: Context) -> Layout:
+    """What ``_stored`` writes for this run's p, d_mlp and heads."""
+    p, model = context.task.n_outputs, context.run.config.model
+    half = p // 2
+    return Layout(
+        fields={"scalars": numbers("gini_embed", "gini_unembed", "sum_squared_weights",
+                                   "neurons_explained", "logits_explained_by_key"),
+                "excluded_loss_per_frequency": numbers(),
+                "key_frequencies_neurons": frequencies(p),
+                "key_frequencies_embedding": frequencies(p)},
+        tensors={"embed_component_norms": (p,), "embed_frequency_norms": (half,),
+                 "unembed_frequency_norms": (half,), "neuron_fractions": (half, model.d_mlp),
+                 "neuron_frequency": (model.d_mlp,),
+                 "attention_fractions": (half, model.n_heads), "logit_coefficients": (half,),
+                 "logit_cosines": (half,), "logit_fourier_norms": (p, p),
+                 "attention_to_a": (model.n_heads, p, p)},
+        integer=frozenset({"neuron_frequency"}))
 
 
 def _stored(result) -> tuple[Record, Tensors]:
@@ -78,9 +100,9 @@ def _batch_size(context: Context) -> int:
 def _final_key_frequencies(context: Context) -> tuple[list[int] | None, int]:
     """The last loadable checkpoint's own key frequencies (cached or computed), and whether
     it was computed now (0 or 1)."""
-    analyse = _analyse_batch(context, None)
+    analyse, layout = _analyse_batch(context, None), _layout(context)
     for epoch in reversed(context.epochs):
-        cached = context.store.load(NAME, epoch, None)
+        cached = context.cached(NAME, epoch, None, layout)
         if cached is not None and cached[0]["params"].get("version") == VERSION:
             return cached[0]["key_frequencies_neurons"], 0
         results = analyse([epoch])
@@ -100,7 +122,9 @@ def analyze(context: Context) -> AnalyzerResult:
     key, computed = _final_key_frequencies(context)
     if key is None:
         return AnalyzerResult(computed=computed)
+    layout = _layout(context)
     points, more = cached_points(context, NAME, _params(key), context.epochs,
+                                 layout=lambda epoch: layout,
                                  compute_batch=_analyse_batch(context, key),
                                  batch_size=_batch_size(context))
     rows = [{"epoch": epoch, **record["scalars"],

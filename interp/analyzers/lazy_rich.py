@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from interp.analyzers.base import AnalyzerResult, Context, cached_points, warn
+from interp.analyzers.base import AnalyzerResult, Context, Layout, cached_points, numbers
+from interp.errors import warn
 
 NAME = "lazy_rich"
 VERSION = 1
@@ -26,6 +27,24 @@ def hidden_hook_names(model) -> list[str]:
     """Hook points that carry hidden representations (MLP outputs, residual stream)."""
     return sorted(name for name in getattr(model, "hook_dict", {})
                   if name.endswith(HIDDEN_HOOKS))
+
+
+def entry_layout(epoch: int, kinds: list[str], hooks: list[str], n_probes: int,
+                 lazy_limit: bool) -> Layout:
+    """What ``analyze`` caches at ``epoch``: the measures; at epoch 0 also K_0 per kernel
+    kind and the activations per hook on the ``n_probes`` probes (and, in the lazy limit,
+    the kernel-regression losses)."""
+    measures = numbers("movement", "train_loss", "test_loss", "lin_train_loss",
+                       "lin_test_loss", "lin_gap_train", "lin_gap_test",
+                       *(f"{measure}/{kind}" for kind in kinds
+                         for measure in ("kernel_distance", "alignment")),
+                       *(f"cka/{hook}" for hook in hooks))
+    if epoch != 0:
+        return Layout({"measures": measures})
+    regression = {"kernel_regression": numbers("train_loss", "test_loss")} if lazy_limit else {}
+    return Layout({"measures": measures, **regression},
+                  {**{f"kernel/{kind}": (n_probes, n_probes) for kind in kinds},
+                   **{f"acts/{hook}": (n_probes, None) for hook in hooks}})
 
 
 def kernel_regression_losses(objective, reference, data) -> dict[str, float]:
@@ -85,6 +104,9 @@ def analyze(context: Context) -> AnalyzerResult:
               "hooks": hooks, "key_frequencies": key, "version": VERSION}
     reference: Reference | None = None
 
+    def layout(epoch: int) -> Layout:
+        return entry_layout(epoch, kinds, hooks, len(data.probe_inputs), lazy_limit)
+
     def compute(epoch: int, model) -> tuple[dict[str, Any], dict]:
         nonlocal reference
         tensors = {}
@@ -97,7 +119,7 @@ def analyze(context: Context) -> AnalyzerResult:
                 record["kernel_regression"] = kernel_regression_losses(objective, reference,
                                                                        data)
         if reference is None:
-            _, stored = context.store.load(NAME, 0, params)
+            _, stored = context.cached(NAME, 0, params, layout(0))  # checked just before
             names = trainable_weights(model)  # the same names at every epoch
             reference = Reference(
                 {n: w.to(options.device) for n, w in run.weights(0).items() if n in names},
@@ -107,7 +129,7 @@ def analyze(context: Context) -> AnalyzerResult:
         return {"measures": row, **record}, tensors
 
     epochs = [0, *[e for e in context.epochs if e != 0]]
-    points, computed = cached_points(context, NAME, params, epochs, compute)
+    points, computed = cached_points(context, NAME, params, epochs, compute, layout=layout)
     measures = pd.DataFrame([{"epoch": e, **record["measures"]} for e, record, _ in points])
     summary: dict[str, Any] = {
         "probes": options.probes, "kernels": kinds, "key_frequencies": key,

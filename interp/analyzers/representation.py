@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from interp.analyzers.base import AnalyzerResult, Context, cached_points
+from interp.analyzers.base import AnalyzerResult, Context, Layout, cached_points, number
 
 NAME = "representation"
 VERSION = 1
@@ -54,7 +54,10 @@ def analyze(context: Context) -> AnalyzerResult:
         return record, {"embeddings": E}
 
     params = {"n": n, "modulus": modulus, "delta": rep.DEFAULT_DELTA, "version": VERSION}
-    points, computed = cached_points(context, NAME, params, context.epochs, compute)
+    layout = Layout({"rqi": number, "effective_loss": number},
+                    {"embeddings": tuple(embeddings(context.template(), n).shape)})
+    points, computed = cached_points(context, NAME, params, context.epochs, compute,
+                                     layout=lambda epoch: layout)
     if not points:
         return AnalyzerResult(computed=computed)
     measures = pd.DataFrame([{"epoch": e, "rqi": r["rqi"], "effective_loss": r["effective_loss"]}
