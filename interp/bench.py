@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from interp.cli import add_backend_arguments, run_main
+from interp.cli import ArgumentParser, add_backend_arguments, run_main
 from interp.errors import UserError
 
 WARMUP_EPOCHS = 5  # untimed, as in the reference
@@ -37,10 +37,7 @@ DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "ben
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m interp.bench", description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = ArgumentParser.from_doc("python -m interp.bench", __doc__)
     parser.add_argument("--epochs", type=int, default=100, help="timed epochs (default 100)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--threads", type=int, default=0,
@@ -191,13 +188,11 @@ def measure_in_fresh_process(models: int, args: argparse.Namespace, device: str)
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import torch
+    from interp.train.loop import resolve_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise UserError(f"--device must be cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: CUDA is not available here; use --device cpu")
+    if args.device not in (None, "cpu", "cuda"):  # what the reference loop takes
+        raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
+    device = str(resolve_device(args.device))
     script = reference_script(args)
     if script is None:
         print(json.dumps({"impl": "reference_tl_loop", "skipped": "no reference script "

@@ -1,24 +1,126 @@
-"""Shared command-line plumbing: user mistakes become one-line errors with a non-zero exit."""
+"""Shared command-line plumbing: every failure a user can act on becomes one line
+``error: ...`` on stderr with exit status 2, never a traceback or a usage block."""
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from interp.errors import UserError
 
 EXIT_USER_ERROR = 2
 
+# what to do about a file-system error, by errno (the OS says what went wrong)
+_ADVICE = {
+    errno.ENOSPC: "free disk space, then rerun the command; a training run continues with "
+                  "--resume",
+    errno.EDQUOT: "free space within your quota, then rerun the command; a training run "
+                  "continues with --resume",
+    errno.EROFS: "choose a writable --out",
+    errno.EACCES: "check its permissions, or choose another --out",
+    errno.EPERM: "check its permissions, or choose another --out",
+    errno.EISDIR: "a file was expected here: give the path of a file",
+    errno.ENAMETOOLONG: "use a shorter name: at most 255 bytes per name",
+    errno.EEXIST: "move it away, or choose another --out",
+    errno.ENOENT: "check the path",
+    errno.ENOTEMPTY: "move its contents away, or choose another --out",
+    errno.EMFILE: "raise the open-file limit (ulimit -n), then rerun",
+    errno.EIO: "the disk or file system failed: check it, then rerun",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ``argparse.ArgumentParser`` whose mistakes (unknown option, missing or invalid
+    value, bad choice) raise ``UserError``, so ``run_main`` prints one line, not the usage."""
+
+    @classmethod
+    def from_doc(cls, prog: str, doc: str) -> "ArgumentParser":
+        """A parser whose --help shows ``doc`` whole: its first paragraph as the description,
+        the rest as written after the options."""
+        first, _, rest = doc.strip().partition("\n\n")
+        return cls(prog=prog, description=first, epilog=rest or None,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def format_help(self) -> str:
+        return super().format_help().replace("``", "")  # docstrings' literal markup
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see --help)")
+
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Call ``main(argv)``; print a ``UserError`` as ``error: ...`` on stderr and return 2."""
+    """Call ``main(argv)``; a ``UserError`` or a file-system error (``OSError``: disk full,
+    read-only, permission denied, ...) is printed as one line ``error: ...``, returning 2."""
     try:
         return main(argv) or 0
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        message = str(err)
+    except OSError as err:
+        message = os_error_message(err)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    print("error: " + " ".join(message.splitlines()), file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for a file-system error: ``PATH: what the OS said (what to do)``.
+
+    ``PATH`` is ``err.filename`` (``A -> B`` with ``err.filename2``), left out when the OS
+    did not name one (a write that hit a full disk)."""
+    where = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
+    what = err.strerror or str(err) or type(err).__name__
+    advice = _ADVICE.get(err.errno)
+    if err.errno in (errno.ENOTDIR, errno.EEXIST) and err.filename is not None:
+        # making a directory where, or below where, a file is (mkdir says one or the other)
+        blocker = _file_in_the_way(Path(str(err.filename)))
+        if blocker is not None:
+            what = f"{blocker} is a file, not a directory"
+            advice = "move that file away, or choose another path"
+            where = "" if where == str(blocker) else where
+    message = f"{where}: {what}" if where else what
+    return f"{message} ({advice})" if advice else message
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest of ``path`` and its ancestors that exists and is not a directory."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def check_output_dir(path: Path, fix: str = "choose another --out", writable: bool = True
+                     ) -> None:
+    """UserError (saying ``fix``) unless ``path`` is a directory or can be made one: it is
+    not a file, no ancestor is a file, and (``writable``) the nearest existing one is
+    writable. Creates nothing, so a command can check its outputs before doing any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file, not a directory ({fix})")
+    existing = path
+    while not existing.exists():  # an ancestor that is a file does not "exist" below it
+        if os.path.lexists(existing) or existing.parent == existing:
+            break  # a dangling symlink, or the root: let the OS report it when writing
+        existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise UserError(f"{path}: {existing} is a file, not a directory ({fix})")
+    if not writable or not existing.is_dir() or os.access(existing, os.W_OK | os.X_OK):
+        return
+    read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+    reason = "is on a read-only file system" if read_only else "is not writable"
+    where = f"{path}: {existing}" if existing != path else str(path)
+    raise UserError(f"{where} {reason} ({fix})")
+
+
+def check_positive(option: str, value: int | float | None) -> None:
+    """UserError unless ``value`` (of command-line ``option``; None: not given) is > 0."""
+    if value is not None and not value > 0:
+        kind = "a positive integer" if isinstance(value, int) else "positive"
+        raise UserError(f"{option} must be {kind}, got {value}")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,17 +12,15 @@ alpha; a complete one is read, an interrupted one resumed, a missing one trained
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
+from interp.cli import ArgumentParser
 from interp.errors import UserError
-from interp.figures.run_options import add_run_options, configured
+from interp.figures.run_options import add_run_options, check_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m interp.figures alpha-sweep", description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1])
+    parser = ArgumentParser.from_doc("python -m interp.figures alpha-sweep", __doc__)
     parser.add_argument("--preset", default="nanda", help="base configuration (default nanda)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0],
                         help="output scales (default: 0.25 0.5 1 2 4)")
@@ -30,21 +28,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if any(alpha <= 0 for alpha in args.alphas):
         raise UserError(f"--alphas must be positive, got {args.alphas}")
-
-    from pathlib import Path
+    args.runs_dir = args.runs_dir or Path("checkpoints") / f"alpha-sweep-{args.preset}"
+    check_run_options(args)
 
     from interp.analysis.curves import landmarks
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha
-    from interp.figures.run_options import obtain_run
+    from interp.figures.run_options import obtain_runs
     from interp.presets import get_preset
 
     base = get_preset(args.preset)
-    runs_dir = args.runs_dir or Path("checkpoints") / f"alpha-sweep-{args.preset}"
-    runs = {alpha: obtain_run(configured(base, args, "objective.centered=true",
-                                         f"objective.alpha={alpha!r}"),
-                              runs_dir, f"alpha{alpha:g}", args.device)
-            for alpha in args.alphas}
+    configs = {alpha: configured(base, args, "objective.centered=true",
+                                 f"objective.alpha={alpha!r}") for alpha in args.alphas}
+    runs = obtain_runs({f"alpha{alpha:g}": config for alpha, config in configs.items()},
+                       args.runs_dir, args.device)
+    runs = {alpha: runs[f"alpha{alpha:g}"] for alpha in configs}
     metrics = {alpha: run.metrics for alpha, run in runs.items()}
     figure = loss_curves_by_alpha(metrics, "Output scale alpha: test (solid) and train "
                                   "(dashed) loss", "cross-entropy", log_epochs=False)

@@ -4,28 +4,32 @@ small), and the exact test-loss decomposition over training (appendix 12, Fig. 1
 
 from __future__ import annotations
 
-import argparse
-
-from interp.figures.run_options import add_run_options, configured
+from interp.cli import ArgumentParser
+from interp.errors import UserError
+from interp.figures.run_options import add_run_options, check_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp.figures committee-alpha",
-                                     description=__doc__.splitlines()[0].replace("``", ""))
+    parser = ArgumentParser.from_doc("python -m interp.figures committee-alpha", __doc__)
     add_run_options(parser, "committee-alpha")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 1.0, 4.0],
                         help="output scales to train (default: 0.25 1 4)")
     args = parser.parse_args(argv)
+    if any(alpha <= 0 for alpha in args.alphas):
+        raise UserError(f"--alphas must be positive, got {args.alphas}")
+    check_run_options(args)
 
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha, loss_decomposition
-    from interp.figures.run_options import obtain_run
+    from interp.figures.run_options import obtain_runs
     from interp.presets import get_preset
 
     base = get_preset("kumar-committee")
-    runs = {alpha: obtain_run(configured(base, args, f"objective.alpha={alpha}"),
-                              args.runs_dir, f"alpha{alpha:g}", args.device)
-            for alpha in args.alphas}
+    configs = {alpha: configured(base, args, f"objective.alpha={alpha}")
+               for alpha in args.alphas}
+    runs = obtain_runs({f"alpha{alpha:g}": config for alpha, config in configs.items()},
+                       args.runs_dir, args.device)
+    runs = {alpha: runs[f"alpha{alpha:g}"] for alpha in configs}
     reference = min(runs, key=lambda alpha: abs(alpha - 1))
     written = write_figures({
         "committee-alpha-loss": loss_curves_by_alpha(

@@ -4,24 +4,23 @@ decay."""
 
 from __future__ import annotations
 
-import argparse
-
-from interp.figures.run_options import add_run_options, configured
+from interp.cli import ArgumentParser
+from interp.figures.run_options import add_run_options, check_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp.figures gromov-norm",
-                                     description=__doc__.splitlines()[0].replace("``", ""))
+    parser = ArgumentParser.from_doc("python -m interp.figures gromov-norm", __doc__)
     add_run_options(parser, "gromov-norm")
     args = parser.parse_args(argv)
+    check_run_options(args)
 
     from interp.figures.export import write_figures
     from interp.figures.model_curves import accuracy_and_weight_norm
-    from interp.figures.run_options import obtain_run
+    from interp.figures.run_options import obtain_runs
     from interp.presets import get_preset
 
-    run = obtain_run(configured(get_preset("kumar-gromov"), args), args.runs_dir,
-                     "kumar-gromov", args.device)
+    (run,) = obtain_runs({"kumar-gromov": configured(get_preset("kumar-gromov"), args)},
+                       args.runs_dir, args.device).values()
     figure = accuracy_and_weight_norm(run.metrics, "Gromov network: accuracy and weight norm")
     print("\n".join(map(str, write_figures({"gromov-norm": figure}, args.out))))
     return 0

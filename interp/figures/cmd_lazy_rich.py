@@ -13,19 +13,16 @@ trained output (centred and alpha-scaled when it was).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from interp.cli import ArgumentParser, check_output_dir, check_positive
 from interp.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
     from interp.analyze import KERNELS
 
-    parser = argparse.ArgumentParser(
-        prog="python -m interp.figures lazy-rich", description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1])
+    parser = ArgumentParser.from_doc("python -m interp.figures lazy-rich", __doc__)
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument("--out", type=Path, required=True, help="directory for the figures")
     parser.add_argument("--linearized-run", type=Path, metavar="DIR",
@@ -38,18 +35,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="NTK kinds (trace costs n_outputs times more)")
     parser.add_argument("--every", type=int, default=1, metavar="K",
                         help="use every K-th checkpoint (always the last)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device for the models")
     args = parser.parse_args(argv)
     if args.probes < 2:
         raise UserError(f"--probes must be at least 2, got {args.probes}")
-    if args.every < 1:
-        raise UserError(f"--every must be at least 1, got {args.every}")
+    check_positive("--every", args.every)
 
     from interp.analyze import analyse_run, lazy_baseline_metrics
     from interp.analyzers import Options
     from interp.figures.export import write_figures
     from interp.figures.report import lazy_rich_figures
     from interp.runs import Run
+    from interp.train.loop import resolve_device
+
+    args.device = str(resolve_device(args.device))
+    check_output_dir(args.out)
 
     run = Run.load(args.run_dir)
     baseline = lazy_baseline_metrics(run, args.linearized_run)

@@ -7,26 +7,30 @@ Uses the cached analysis of ``python -m interp.analyze`` (computing what is miss
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+
+from interp.cli import ArgumentParser, check_output_dir, check_positive
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp.figures progress",
-                                     description=__doc__.splitlines()[0])
+    parser = ArgumentParser.from_doc("python -m interp.figures progress", __doc__)
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument("--out", type=Path, required=True, help="directory for the figures")
     parser.add_argument("--every", type=int, default=1, metavar="K",
                         help="analyse every K-th checkpoint")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device for the models")
     args = parser.parse_args(argv)
+    check_positive("--every", args.every)
 
     from interp.analyze import analyse_run
     from interp.analyzers import Options
     from interp.figures.export import png_export_available, write_figures
     from interp.figures.report import progress_figures
     from interp.runs import Run
+    from interp.train.loop import resolve_device
 
+    args.device = str(resolve_device(args.device))
+    check_output_dir(args.out)
     Run.load(args.run_dir)  # a one-line error for a path that is not a run
     result = analyse_run(args.run_dir, ["fourier"], args.every, Options(device=args.device))
     png = png_export_available()

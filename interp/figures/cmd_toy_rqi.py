@@ -4,25 +4,24 @@ embeddings projected on their top two principal components."""
 
 from __future__ import annotations
 
-import argparse
-
-from interp.figures.run_options import add_run_options, configured
+from interp.cli import ArgumentParser
+from interp.figures.run_options import add_run_options, check_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interp.figures toy-rqi",
-                                     description=__doc__.splitlines()[0].replace("``", ""))
+    parser = ArgumentParser.from_doc("python -m interp.figures toy-rqi", __doc__)
     add_run_options(parser, "toy-rqi")
     args = parser.parse_args(argv)
+    check_run_options(args)
 
     from interp.analysis.representation import embedding_projection
     from interp.figures.export import write_figures
     from interp.figures.model_curves import representation_quality
-    from interp.figures.run_options import obtain_run
+    from interp.figures.run_options import obtain_runs
     from interp.presets import get_preset
 
-    run = obtain_run(configured(get_preset("liu-toy"), args), args.runs_dir, "liu-toy",
-                     args.device)
+    (run,) = obtain_runs({"liu-toy": configured(get_preset("liu-toy"), args)}, args.runs_dir,
+                       args.device).values()
     embeddings = run.weights(run.checkpoint_epochs[-1])["embed.weight"]
     coordinates = embedding_projection(embeddings).coordinates
     figure = representation_quality(run.metrics, run.metrics, coordinates, x="step")

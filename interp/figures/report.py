@@ -103,6 +103,10 @@ def _summary_rows(summary: dict) -> list[tuple[str, object]]:
                      f"{phases['cleanup_end']}"))
     if "learning_phase" in summary:
         rows.append(("Liu et al.'s phase", summary["learning_phase"]["name"]))
+    for kind, why in (("skipped", "damaged files"), ("diverged", "NaN or infinite weights")):
+        if summary.get(f"{kind}_checkpoints"):
+            rows.append((f"{kind} checkpoints ({why}; left out)",
+                         ", ".join(summary[f"{kind}_checkpoints"])))
     fourier = summary.get("fourier", {})
     if "key_frequencies" in fourier:
         keys = fourier["key_frequencies"]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from interp.cli import check_output_dir, check_positive
 from interp.config import RunConfig
 from interp.errors import UserError
 
@@ -27,6 +30,19 @@ def add_run_options(parser: argparse.ArgumentParser, default_runs: str | None) -
     parser.add_argument("--device", help="torch device for training (default: cuda if any)")
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """UserError, before any training, unless --epochs is positive, --device usable here,
+    --out a directory that can be written and --runs-dir a directory (it may be read-only
+    when its runs are complete)."""
+    from interp.train.loop import resolve_device
+
+    check_positive("--epochs", args.epochs)
+    resolve_device(args.device)
+    check_output_dir(args.out)
+    if args.runs_dir is not None:
+        check_output_dir(args.runs_dir, "choose another --runs-dir", writable=False)
+
+
 def configured(config: RunConfig, args: argparse.Namespace, *extra: str) -> RunConfig:
     """``config`` with --set, --epochs and ``extra`` overrides applied."""
     overrides = [*args.set, *extra]
@@ -35,20 +51,32 @@ def configured(config: RunConfig, args: argparse.Namespace, *extra: str) -> RunC
     return config.with_overrides(overrides) if overrides else config
 
 
-def obtain_run(config: RunConfig, runs_dir: Path, name: str, device: str | None = None):
-    """The finished run RUNS_DIR/NAME: trained from ``config`` if absent, resumed if it was
-    interrupted, read as is if complete; a run there with another config is an error."""
+def obtain_runs(configs: Mapping[str, RunConfig], runs_dir: Path, device: str | None = None
+                ) -> dict[str, Any]:
+    """The finished runs RUNS_DIR/NAME for each NAME -> config: a complete one is read as
+    is, an interrupted one resumed, a missing one trained; a run there with another config is
+    an error. Every run still to train is checked against this machine's memory and disk
+    (``interp.resources``) before any of them starts."""
+    from interp.resources import check_resources
     from interp.runs import Run, is_run_dir
     from interp.train.loop import TrainOptions, train
 
-    path = Path(runs_dir) / name
-    if is_run_dir(path):
-        run = Run.load(path)
-        if run.config.to_dict() != config.to_dict():
-            raise UserError(f"{path} holds a run with another config; remove it or pass "
-                            "another --runs-dir")
-        if run.is_complete:
-            return run
-    print(f"training {path} ...", flush=True)
-    train(config, path, TrainOptions(device=device, quiet=True, resume=is_run_dir(path)))
-    return Run.load(path)
+    paths = {name: Path(runs_dir) / name for name in configs}
+    to_train = []
+    for name, path in paths.items():
+        if is_run_dir(path):
+            run = Run.load(path)
+            if run.config.to_dict() != configs[name].to_dict():
+                raise UserError(f"{path} holds a run with another config; remove it or pass "
+                                "another --runs-dir")
+            if run.is_complete:
+                continue
+        to_train.append(name)
+    for name in to_train:
+        if not is_run_dir(paths[name]):
+            check_resources([configs[name]], paths[name], device)
+    for name in to_train:
+        print(f"training {paths[name]} ...", flush=True)
+        train(configs[name], paths[name],
+              TrainOptions(device=device, quiet=True, resume=is_run_dir(paths[name])))
+    return {name: Run.load(path) for name, path in paths.items()}
