@@ -5,11 +5,20 @@ the model (architecture and initialisation seed), the optimiser and the schedule
 model configs come in kinds (``kind`` field), each its own dataclass, so a config file only
 holds fields that mean something for its kind. Every mistake raises ``ConfigError`` with a
 one-line message naming the offending key.
+
+Every number must be finite (JSON's NaN and Infinity parse in Python and are refused) and every
+integer must fit a signed 64-bit integer. Seeds (``model.seed``, ``task.data_seed``,
+``task.teacher_seed``, ``schedule.seed``) lie in 0..2**63-1: torch's ``manual_seed`` would take
+a negative seed but wraps it modulo 2**64 (-1 and 2**64-1 give the same generator), and numpy
+refuses negative seeds, so they are refused here. Split sizes are checked without building the
+data (``n_examples``, ``split_sizes``); what a config costs in memory and disk is
+``interp.resources``'s job.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -30,6 +39,8 @@ def _require(ok: bool, message: str) -> None:
 
 
 ACTIVATIONS = ("relu", "tanh", "quadratic")
+INT64_MAX = 2**63 - 1  # the largest int64: every integer field, and every seed, stays within
+MAX_DEGREE = 170  # the largest n with n! a finite float64 (degree! divides a float)
 
 
 def _is_prime(n: int) -> bool:
@@ -52,12 +63,21 @@ class ModularTask:
     frac: float = 0.3
     data_seed: int = 598
 
+    def n_examples(self) -> int:
+        """Number of pairs (a, b): p^2, or p(p - 1) for ``div`` (b = 0 left out)."""
+        return self.p * (self.p - 1) if self.op == "div" else self.p * self.p
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, test) example counts, as ``random_split`` makes them."""
+        return _frac_split(self)
+
     def validate(self) -> None:
         from interp.tasks.modular import MODULAR_OPS
 
         _require(self.op in MODULAR_OPS, f"task.op: unknown modular op {self.op!r}; "
                  f"choose one of {', '.join(MODULAR_OPS)}")
         _require(self.p >= 2, f"task.p must be at least 2, got {self.p}")
+        _require_int64_examples(self)
         _require(self.op != "div" or _is_prime(self.p),
                  f"task.p must be prime for op 'div' (b^-1 mod p), got {self.p}")
         _validate_split(self)
@@ -75,6 +95,14 @@ class PermutationTask:
     frac: float = 0.5
     data_seed: int = 598
 
+    def n_examples(self) -> int:
+        """Number of ordered pairs of permutations: (n!)^2."""
+        return math.factorial(self.n) ** 2
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, test) example counts, as ``random_split`` makes them."""
+        return _frac_split(self)
+
     def validate(self) -> None:
         from interp.tasks.permutations import PERMUTATION_OPS
 
@@ -89,7 +117,28 @@ def _validate_split(task: ModularTask | PermutationTask) -> None:
 
     _require(task.encoding in ENCODINGS, f"task.encoding: unknown encoding {task.encoding!r}; "
              f"choose one of {', '.join(ENCODINGS)}")
+    _validate_frac(task)
+
+
+def _frac_split(task: ModularTask | PermutationTask | ToyAdditionTask) -> tuple[int, int]:
+    n = task.n_examples()
+    n_train = int(task.frac * n)  # exactly random_split's floor(frac * n)
+    return n_train, n - n_train
+
+
+def _require_int64_examples(task: ModularTask | ToyAdditionTask) -> None:
+    n = task.n_examples()
+    _require(n <= INT64_MAX, f"task.p={task.p} gives {n:.3g} examples, more than an int64 "
+             "index holds (2**63-1); lower task.p")
+
+
+def _validate_frac(task: ModularTask | PermutationTask | ToyAdditionTask) -> None:
+    """0 < frac < 1 and floor(frac * N) >= 1: a training set and a test set, both non-empty
+    (frac < 1 keeps floor(frac * N) <= N - 1, in float64 too)."""
     _require(0 < task.frac < 1, f"task.frac must lie strictly between 0 and 1, got {task.frac}")
+    n = task.n_examples()
+    _require(task.split_sizes()[0] >= 1, f"task.frac={task.frac} leaves no training example: "
+             f"floor(frac * {n} examples) = 0; raise task.frac above 1/{n} = {1 / n:.3g}")
 
 
 POLYNOMIAL_TARGETS = ("single_index", "multi_index", "hermite", "ntk_eigenvector")
@@ -118,12 +167,20 @@ class PolynomialTask:
     eigen_index: int = 1
     data_seed: int = 0
 
+    def n_examples(self) -> int:
+        """Number of samples drawn: n_train + n_test."""
+        return self.n_train + self.n_test
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, test) example counts."""
+        return self.n_train, self.n_test
+
     def validate(self) -> None:
         _require(self.target in POLYNOMIAL_TARGETS, f"task.target: unknown polynomial target "
                  f"{self.target!r}; choose one of {', '.join(POLYNOMIAL_TARGETS)}")
         _require_positive("task", self, "dim", "n_train", "n_test", "n_directions")
-        _require(self.degree >= 1, f"task.degree (Hermite degree) must be at least 1, "
-                 f"got {self.degree}")
+        _require(1 <= self.degree <= MAX_DEGREE, f"task.degree (Hermite degree) must lie in "
+                 f"1..{MAX_DEGREE} (degree! must be a finite float), got {self.degree}")
         _require(self.n_directions <= self.dim, f"task.n_directions must be at most task.dim "
                  f"({self.dim}), got {self.n_directions}")
         _require(1 <= self.eigen_index <= self.n_train + self.n_test,
@@ -147,6 +204,14 @@ class TeacherTask:
     teacher_seed: int = 0
     data_seed: int = 0
 
+    def n_examples(self) -> int:
+        """Number of samples drawn: n_train + n_test."""
+        return self.n_train + self.n_test
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, test) example counts."""
+        return self.n_train, self.n_test
+
     def validate(self) -> None:
         _require_positive("task", self, "input_dim", "output_dim", "n_train", "n_test")
         _require(all(h > 0 for h in self.hidden), f"task.hidden widths must be positive, "
@@ -169,6 +234,14 @@ class DigitsTask:
     source: str = "mnist"
     n_train: int = 1000
     data_seed: int = 0
+
+    def n_examples(self) -> int:
+        """Number of images of the source."""
+        return DIGIT_SOURCES[self.source]
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, test) example counts."""
+        return self.n_train, self.n_examples() - self.n_train
 
     def validate(self) -> None:
         _require(self.source in DIGIT_SOURCES, f"task.source must be one of "
@@ -194,10 +267,18 @@ class ToyAdditionTask:
     def regression(self) -> bool:
         return self.output == "scalar"
 
+    def n_examples(self) -> int:
+        """Number of unordered pairs a <= b: p(p + 1)/2."""
+        return self.p * (self.p + 1) // 2
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, test) example counts, as ``random_split`` makes them."""
+        return _frac_split(self)
+
     def validate(self) -> None:
         _require(self.p >= 2, f"task.p must be at least 2, got {self.p}")
-        _require(0 < self.frac < 1, f"task.frac must lie strictly between 0 and 1, "
-                 f"got {self.frac}")
+        _require_int64_examples(self)
+        _validate_frac(self)
         _require(self.output in ("classes", "scalar"), f"task.output must be 'classes' or "
                  f"'scalar', got {self.output!r}")
 
@@ -320,7 +401,8 @@ class CommitteeModel:
 
     def validate(self) -> None:
         _require_positive("model", self, "width", "init_scale")
-        _require(self.degree >= 2, f"model.degree must be at least 2, got {self.degree}")
+        _require(2 <= self.degree <= MAX_DEGREE, f"model.degree must lie in 2..{MAX_DEGREE} "
+                 f"(degree! must be a finite float), got {self.degree}")
 
 
 @dataclass(frozen=True)
@@ -416,7 +498,8 @@ class ScheduleConfig:
     """How long to train and when to evaluate and checkpoint (all in epochs).
 
     Checkpoints are written at epoch 0, at the last epoch, every ``checkpoint_every`` epochs
-    (0: never) and at ``checkpoint_log`` log-spaced epochs (0: none). ``seed`` drives the
+    (0: never) and at ``checkpoint_log`` log-spaced epochs (0: none; at most
+    ``MAX_LOG_CHECKPOINTS``): round(geomspace(1, epochs, checkpoint_log)). ``seed`` drives the
     training-time randomness (minibatch order).
     """
 
@@ -432,8 +515,41 @@ class ScheduleConfig:
                  f"got {self.eval_every}")
         _require(self.checkpoint_every >= 0, f"schedule.checkpoint_every must be >= 0, "
                  f"got {self.checkpoint_every}")
-        _require(self.checkpoint_log >= 0, f"schedule.checkpoint_log must be >= 0, "
-                 f"got {self.checkpoint_log}")
+        _require(0 <= self.checkpoint_log <= MAX_LOG_CHECKPOINTS, f"schedule.checkpoint_log "
+                 f"must lie in 0..{MAX_LOG_CHECKPOINTS} (use checkpoint_every for dense "
+                 f"checkpoints), got {self.checkpoint_log}")
+
+    def is_checkpoint(self, epoch: int) -> bool:
+        """Whether ``epoch`` gets a checkpoint (in constant time: the regular ones by
+        arithmetic, the log-spaced ones from a cached set)."""
+        if epoch in (0, self.epochs):
+            return True
+        if not 0 < epoch < self.epochs:
+            return False
+        if self.checkpoint_every and epoch % self.checkpoint_every == 0:
+            return True
+        return epoch in _log_spaced(self.epochs, self.checkpoint_log)
+
+    def checkpoint_count(self) -> int:
+        """How many checkpoints a run writes, without listing the epochs."""
+        every, last = self.checkpoint_every, self.epochs
+        regular = last // every + 1 + (last % every != 0) if every else 2  # with 0 and last
+        extra = [e for e in _log_spaced(last, self.checkpoint_log)
+                 if 0 < e < last and not (every and e % every == 0)]
+        return regular + len(extra)
+
+
+MAX_LOG_CHECKPOINTS = 100_000
+
+
+@functools.lru_cache(maxsize=16)
+def _log_spaced(epochs: int, points: int) -> frozenset[int]:
+    """The log-spaced checkpoint epochs: round(geomspace(1, epochs, points))."""
+    import numpy as np
+
+    if not points:
+        return frozenset()
+    return frozenset(int(e) for e in np.rint(np.geomspace(1, epochs, points)))
 
 
 @dataclass(frozen=True)
@@ -483,7 +599,10 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Check every field; return self so calls chain. Raises ConfigError."""
-        for part in (self.task, self.model, self.optim, self.schedule, self.objective):
+        parts = (self.task, self.model, self.optim, self.schedule, self.objective)
+        for section, part in zip(SECTIONS, parts, strict=True):
+            _check_numbers(section, part)
+        for part in parts:
             part.validate()
         from interp.models import check_compatible
 
@@ -542,6 +661,21 @@ class RunConfig:
             else:
                 data[section][name] = value
         return RunConfig.from_dict(data)
+
+
+def _check_numbers(section: str, part: Any) -> None:
+    """Every seed in 0..2**63-1, every other integer within int64, every float finite."""
+    for f in dataclasses.fields(part):
+        value, key = getattr(part, f.name), f"{section}.{f.name}"
+        if f.name == "seed" or f.name.endswith("_seed"):
+            _require(0 <= value <= INT64_MAX, f"{key} must be a seed in 0..2**63-1, got {value}")
+            continue
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float):
+                _require(math.isfinite(item), f"{key} must be a finite number, got {item}")
+            elif isinstance(item, int) and not isinstance(item, bool):
+                _require(-INT64_MAX - 1 <= item <= INT64_MAX, f"{key} must fit a signed 64-bit "
+                         f"integer (-2**63..2**63-1), got {item}")
 
 
 def _parse_value(raw: str) -> Any:

@@ -83,7 +83,7 @@ def test_lstm_computes_what_torch_lstm_computes():
     ({"kind": "committee", "width": -5}, {"kind": "polynomial"}, "model.width must be "
                                                                  "positive, got -5"),
     ({"kind": "committee"}, {"kind": "polynomial", "target": "hermite", "degree": 0},
-     "task.degree (Hermite degree) must be at least 1"),
+     "task.degree (Hermite degree) must lie in 1..170"),
     ({"kind": "mlp"}, {"kind": "digits", "n_train": 6000}, "task.n_train must lie in 1..4999"),
 ])
 def test_bad_model_and_task_configs_are_one_line_errors(model, task, message):

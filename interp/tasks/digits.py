@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from interp.config import DigitsTask
-from interp.tasks.base import Task, random_split
+from interp.tasks.base import Task
 
 
 def load_digit_images(source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +31,7 @@ def load_digit_images(source: str) -> tuple[np.ndarray, np.ndarray]:
 def digits_task(config: DigitsTask) -> Task:
     """The digits data set with a seeded split: n_train random images train, the rest test."""
     images, labels = load_digit_images(config.source)
-    train_idx, test_idx = random_split(len(labels), config.n_train / len(labels),
-                                       config.data_seed)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(config.data_seed))
+    train_idx, test_idx = order[:config.n_train], order[config.n_train:]
     return Task(torch.tensor(images, dtype=torch.float32), torch.tensor(labels).long(),
                 train_idx, test_idx, n_outputs=10, info={"source": config.source})
