@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interp.cli import run_main
-from interp.errors import UserError
+from interp.cli import ArgumentParser, check_output_dir, check_positive, run_main
+from interp.errors import UserError, warn
 
 ANALYSES = ("fourier", "representation", "lazy_rich")  # interp.analyzers.ANALYZERS' names
 KERNELS = ("correct_class", "trace")
@@ -37,6 +37,7 @@ class RunAnalysis:
     results: dict[str, Any] = field(default_factory=dict)  # name -> AnalyzerResult
     summary: dict[str, Any] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)
+    diverged: dict[int, str] = field(default_factory=dict)
     report_path: Path | None = None
 
     @property
@@ -101,28 +102,46 @@ def analyse_run(path: Path, only: list[str] | None = None, every: int = 1,
     """Analyse one run directory (cached), write summary.json and report.html."""
     from interp.analyzers import ANALYZERS, Context, Options, selected
     from interp.figures.report import run_report
-    from interp.runs import AnalysisStore, Run
+    from interp.runs import ANALYSIS_DIR, AnalysisStore, Run, lock_analysis
 
     run = Run.load(path)
-    store = AnalysisStore(out or run.path / "analysis")
-    metrics = run.metrics
-    context = Context(run, run.task(), store, options or Options(),
-                      select_epochs(run.checkpoint_epochs, every))
-    if context.epochs:
-        for name in selected(only):
-            if ANALYZERS[name].applies(run):
-                context.results[name] = ANALYZERS[name].analyze(context)
-    result = RunAnalysis(run, metrics, context.results, skipped=context.skipped)
-    result.summary = {
-        **base_summary(run, metrics),
-        "checkpoints_analysed": {name: len(r.measures) for name, r in context.results.items()},
-        "skipped_checkpoints": sorted(context.skipped.values()),
-        **{name: r.summary for name, r in context.results.items() if r.summary},
-    }
-    store.write_json("summary.json", result.summary)
-    result.report_path = store.write_text(
-        "report.html", run_report(result, lazy_baseline_metrics(run)))
+    check_analysis_dir(run.path, out)
+    root = out or run.path / ANALYSIS_DIR
+    with lock_analysis(root):  # one analysis at a time writes here
+        store = AnalysisStore(root)
+        metrics = run.metrics
+        context = Context(run, run.task(), store, options or Options(),
+                          select_epochs(run.checkpoint_epochs, every))
+        if context.epochs:
+            for name in selected(only):
+                if ANALYZERS[name].applies(run):
+                    context.results[name] = ANALYZERS[name].analyze(context)
+        result = RunAnalysis(run, metrics, context.results, skipped=context.skipped,
+                             diverged=context.diverged)
+        result.summary = {
+            **base_summary(run, metrics),
+            "checkpoints_analysed": {name: len(r.measures)
+                                     for name, r in context.results.items()},
+            "skipped_checkpoints": sorted(context.skipped.values()),
+            "diverged_checkpoints": sorted(context.diverged.values()),
+            **{name: r.summary for name, r in context.results.items() if r.summary},
+        }
+        store.write_json("summary.json", result.summary)
+        result.report_path = store.write_text(
+            "report.html", run_report(result, lazy_baseline_metrics(run)))
     return result
+
+
+def check_analysis_dir(run_dir: Path, out: Path | None) -> None:
+    """UserError unless the analysis of ``run_dir`` can be written: to ``out`` if given,
+    else RUN/analysis (a file there is the user's, never replaced)."""
+    from interp.runs import ANALYSIS_DIR
+
+    if out is not None:
+        check_output_dir(out)
+    else:
+        check_output_dir(Path(run_dir) / ANALYSIS_DIR,
+                         "write the analysis elsewhere with interp.analyze --out DIR")
 
 
 def describe(result: RunAnalysis) -> str:
@@ -164,10 +183,7 @@ def describe(result: RunAnalysis) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m interp.analyze", description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = ArgumentParser.from_doc("python -m interp.analyze", __doc__)
     parser.add_argument("run_dir", type=Path, help="a run directory, or a directory of runs")
     parser.add_argument("--only", action="append", choices=ANALYSES,
                         help="run only this analysis (repeatable; lazy_rich brings fourier)")
@@ -192,15 +208,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.every < 1:
-        raise UserError(f"--every must be a positive integer, got {args.every}")
+    check_positive("--every", args.every)
     if args.probes < 2:
         raise UserError(f"--probes must be at least 2, got {args.probes}")
-    if args.checkpoint_batch is not None and args.checkpoint_batch < 1:
-        raise UserError(f"--checkpoint-batch must be a positive integer, got "
-                        f"{args.checkpoint_batch}")
+    check_positive("--checkpoint-batch", args.checkpoint_batch)
     from interp.analyzers import Options
-    from interp.analyzers.base import warn
     from interp.runs import find_run_dirs
     from interp.train.loop import resolve_device
 
@@ -212,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{args.run_dir} {what}; give a run directory made by "
                         "python -m interp.train")
     several = len(runs) > 1
+    if args.out is not None or several:  # where the comparison goes; each run's checked below
+        check_output_dir(args.out or args.run_dir)
     results = []
     for path in runs:
         out = (args.out / path.name if several else args.out) if args.out else None

@@ -16,19 +16,31 @@ rows are appended without an fsync each and made durable before every resume sta
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from interp.config import ConfigError, RunConfig
-from interp.errors import UserError
+from interp.errors import UserError, warn
+from interp.files import (
+    DirectoryLock,
+    atomic_write_bytes,
+    atomic_write_text,
+    fsync_path,
+    json_text,
+    remove_stale_temp_files,
+    temp_file_target,
+    umask,
+)
 
 FORMAT_VERSION = 1
 EPOCH_DIGITS = 7
@@ -46,47 +58,7 @@ class RunFileError(UserError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Atomic file primitives
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync(path.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a directory's entries') written data to disk; nothing if missing."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# Reading and writing files
 
 
 def save_tensors(path: Path, tensors: Mapping[str, torch.Tensor],
@@ -101,17 +73,18 @@ def save_tensors(path: Path, tensors: Mapping[str, torch.Tensor],
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a safetensors file: (tensors, metadata). Never unpickles.
 
-    Raises RunFileError naming the file if it is missing, truncated or not safetensors.
+    Raises RunFileError naming the file if it is missing, unreadable, truncated or not
+    safetensors.
     """
-    from safetensors import safe_open
+    from safetensors.torch import load
 
     path = Path(path)
-    if not path.is_file():
-        raise RunFileError(f"{path}: no such file")
+    _check_readable(path)
+    data = path.read_bytes()  # not a memory map: a file replaced in place cannot crash us
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        tensors = load(data)
+        header_size = int.from_bytes(data[:8], "little")  # valid, since load() accepted it
+        metadata = json.loads(data[8:8 + header_size]).get("__metadata__") or {}
     except Exception as err:  # safetensors raises several types for damaged files
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise RunFileError(f"{path}: not a valid safetensors file ({reason}); it is damaged "
@@ -119,33 +92,79 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; RunFileError if missing or invalid."""
+def _check_readable(path: Path) -> None:
+    """RunFileError saying why ``path`` cannot be read as a file (missing, a directory,
+    permission denied, ...); nothing if it can."""
     try:
-        return json.loads(Path(path).read_text())
+        with open(path, "rb"):
+            pass
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunFileError(f"{path}: not valid JSON ({err})") from None
+    except IsADirectoryError:
+        raise RunFileError(f"{path}: is a directory, not a file") from None
+    except PermissionError:
+        raise RunFileError(f"{path}: permission denied; make it readable (chmod u+r) or run "
+                           "as its owner") from None
+    except OSError as err:
+        raise RunFileError(f"{path}: cannot be read ({err.strerror})") from None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Parse a JSON-lines file, dropping a torn (incomplete or unparsable) last line."""
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; RunFileError if it is missing, unreadable or not valid JSON."""
     path = Path(path)
+    _check_readable(path)
+    try:
+        return json.loads(path.read_bytes().decode())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else err
+        raise RunFileError(f"{path}: not valid JSON ({reason})") from None
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """Parse a JSON-lines file, one value per line. A torn (unparsable) last line, which a
+    kill mid-append leaves, is dropped silently; other unparsable lines are skipped with a
+    warning naming them."""
+    return [value for _, value in _numbered_jsonl(Path(path))]
+
+
+def _numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
+    """(line number, value) for each parsable line of ``path`` (``read_jsonl``)."""
     if not path.is_file():
         return []
     lines = path.read_bytes().split(b"\n")
-    rows = []
-    for number, line in enumerate(lines):
+    values, damaged = [], []
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if number >= len(lines) - 2:  # the last line (with or without its newline): torn
-                break
-            raise RunFileError(f"{path}: line {number + 1} is not valid JSON") from None
+            values.append((number, json.loads(line)))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            if number < len(lines) - 1:  # the last line (with or without its newline): torn
+                damaged.append(number)
+    if damaged:
+        warn(f"{path}: skipped {_lines(damaged)} (not valid JSON)")
+    return values
+
+
+def read_metric_rows(path: Path) -> list[dict[str, Any]]:
+    """The evaluation rows of a metrics.jsonl: JSON objects with a non-negative integer
+    ``epoch``. Lines that are not (a damaged file) are skipped with a warning."""
+    rows, bad = [], []
+    for number, row in _numbered_jsonl(Path(path)):
+        epoch = row.get("epoch") if isinstance(row, dict) else None
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0:
+            rows.append(row)
+        else:
+            bad.append(number)
+    if bad:
+        warn(f"{path}: skipped {_lines(bad)} (not a JSON object with an integer epoch)")
     return rows
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:5]))
+    more = f" and {len(numbers) - 5} more" if len(numbers) > 5 else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,73 +212,204 @@ def versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# What a run owns: the only files --force may remove
+
+# Paths (relative to the run directory, "/"-separated) of everything the trainer and
+# interp.analyze write into a run directory; a directory holding anything else is the user's.
+_OWNED_DIRS = re.compile(r"^(checkpoints|resume|analysis|analysis/[a-z_]+)$")
+_OWNED_FILES = re.compile(
+    r"^(run\.json|split\.safetensors|metrics\.jsonl|\.lock|checkpoints/\d+\.safetensors"
+    r"|resume/state\.safetensors|analysis/(\.lock|summary\.json|report\.html)"
+    r"|analysis/[a-z_]+/\d+\.(json|safetensors))$")
+MAX_LISTED = 5
+
+
+def _is_owned_file(relative: str) -> bool:
+    """Whether a run wrote the file ``relative`` (its temporary files from a kill included)."""
+    head, _, name = relative.rpartition("/")
+    target = temp_file_target(name)
+    if target is not None:
+        relative = f"{head}/{target}" if head else target
+    return bool(_OWNED_FILES.match(relative))
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """What in the directory ``path`` a run did not write (relative paths, sorted): files and
+    directories that are not the run's own, and any symbolic link. Empty for a directory
+    holding only what runs write."""
+    path = Path(path)
+    foreign = []
+    for root, dirs, files in os.walk(path):
+        base = Path(root).relative_to(path).as_posix()
+        prefix = "" if base == "." else f"{base}/"
+        for name in list(dirs):
+            relative = prefix + name
+            if os.path.islink(os.path.join(root, name)) or not _OWNED_DIRS.match(relative):
+                foreign.append(relative + "/")
+                dirs.remove(name)  # never descend into what is not the run's
+        for name in files:
+            relative = prefix + name
+            if os.path.islink(os.path.join(root, name)) or not _is_owned_file(relative):
+                foreign.append(relative)
+    return sorted(foreign)
+
+
+def _listed(entries: list[str]) -> str:
+    shown = ", ".join(entries[:MAX_LISTED])
+    return shown + (f" and {len(entries) - MAX_LISTED} more" if len(entries) > MAX_LISTED
+                    else "")
+
+
+def _remove_run_files(path: Path) -> None:
+    """Remove everything a run wrote in ``path`` (``foreign_entries`` must be empty), run.json
+    first so that an interrupted removal never leaves a run that looks whole. The run's own
+    lock file stays (its holder is the caller); an analysis in progress is refused."""
+    (path / RUN_FILE).unlink(missing_ok=True)
+    fsync_path(path)
+    analysis = path / ANALYSIS_DIR
+    if analysis.is_dir():
+        with DirectoryLock.acquire(analysis, "analysed"):
+            shutil.rmtree(analysis)
+    for name in (SPLIT_FILE, METRICS_FILE):
+        (path / name).unlink(missing_ok=True)
+    for name in (CHECKPOINT_DIR, RESUME_FILE.parent.name):
+        if (path / name).is_dir():
+            shutil.rmtree(path / name)
+    remove_stale_temp_files_of_run(path)
+    fsync_path(path)
+
+
+def remove_stale_temp_files_of_run(path: Path, subdirectories: tuple[str, ...] = (
+        "", CHECKPOINT_DIR, RESUME_FILE.parent.name)) -> list[Path]:
+    """Remove what writers killed mid-write left in the run ``path`` (in its top directory,
+    checkpoints/ and resume/ by default): the temporary files of the run's own files only.
+    The caller holds the lock of the directories concerned."""
+    removed = []
+    for sub in subdirectories:
+        prefix = f"{sub}/" if sub else ""
+        removed += remove_stale_temp_files(
+            path / sub, lambda target, prefix=prefix: bool(_OWNED_FILES.match(prefix + target)))
+    return removed
+
+
+_ANALYSIS_FILES = re.compile(r"^(summary\.json|report\.html|[a-z_]+/\d+\.(json|safetensors))$")
+
+
+def lock_analysis(root: Path) -> DirectoryLock:
+    """Take the lock of an analysis directory (RUN/analysis, or interp.analyze's --out),
+    creating it if needed, so that two analyses never write it at once (training may go on
+    meanwhile: it writes elsewhere); then remove what killed analyses left half-written."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = DirectoryLock.acquire(root, "analysed")
+    subdirectories = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    for directory in (root, *subdirectories):
+        prefix = "" if directory == root else f"{directory.name}/"
+        remove_stale_temp_files(
+            directory, lambda target, prefix=prefix: bool(_ANALYSIS_FILES.match(prefix + target)))
+    return lock
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing a run
 
 
 class RunWriter:
-    """Writes one run directory; used by the trainer."""
+    """Writes one run directory; used by the trainer. It holds the run's lock (an OS file
+    lock on RUN/.lock) from ``create`` or ``reopen`` until ``close`` or the process's end, so
+    two processes never write one run directory at once."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lock: DirectoryLock):
         self.path = Path(path)
+        self.lock = lock
+
+    def close(self) -> None:
+        """Release the run's lock (the kernel also does when the process ends)."""
+        self.lock.release()
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def create(cls, path: Path, config: RunConfig, train_idx: torch.Tensor,
                test_idx: torch.Tensor, *, force: bool = False,
                runtime: Mapping[str, Any] | None = None,
                stored: Mapping[str, torch.Tensor] | None = None) -> RunWriter:
-        """Start a new run directory. Refuses to touch an existing run unless ``force``.
+        """Start a new run directory; returns its writer, holding the run's lock.
 
-        ``stored``: the tensors of a randomly generated data set (``Task.stored``), kept in
-        split.safetensors so that ``Run.task()`` returns exactly the trained data.
+        A new directory appears whole or not at all: it is built under a temporary name
+        beside ``path`` and renamed into place. With ``force``, an existing run at ``path``
+        is replaced: only the files it wrote are removed, and a directory holding anything
+        else is refused (``check_can_create``). ``stored``: the tensors of a randomly
+        generated data set (``Task.stored``), kept in split.safetensors so that
+        ``Run.task()`` returns exactly the trained data.
         """
         path = Path(path)
         cls.check_can_create(path, force=force)
-        if force and path.is_dir():
-            for name in (RUN_FILE, SPLIT_FILE, METRICS_FILE):
-                (path / name).unlink(missing_ok=True)
-            for name in (CHECKPOINT_DIR, "resume", ANALYSIS_DIR):
-                shutil.rmtree(path / name, ignore_errors=True)
-        path.mkdir(parents=True, exist_ok=True)
-        writer = cls(path)
-        data = {f"{DATA_PREFIX}{k}": v for k, v in (stored or {}).items()}
-        save_tensors(path / SPLIT_FILE, {"train_idx": train_idx, "test_idx": test_idx, **data},
-                     {"format": str(FORMAT_VERSION)})
-        record = {
-            "format": FORMAT_VERSION,
-            "config": config.to_dict(),
-            "versions": versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "runtime": dict(runtime or {}),
-        }
-        atomic_write_text(path / RUN_FILE, json.dumps(record, indent=2) + "\n")
-        return writer
+        files = _new_run_files(config, train_idx, test_idx, runtime, stored)
+        if path.is_dir() and any(path.iterdir()):  # replacing a run (force)
+            lock = DirectoryLock.acquire(path)
+            try:
+                cls.check_can_create(path, force=force)  # as it is now that we hold the lock
+                _remove_run_files(path)
+                for name, data in files.items():  # run.json last: then it is a run again
+                    atomic_write_bytes(path / name, data)
+            except BaseException:
+                lock.release()
+                raise
+            return cls(path, lock)
+        return cls(path, _create_whole(path, files))
 
     @staticmethod
     def check_can_create(path: Path, *, force: bool = False) -> None:
         """UserError unless ``create`` may write a run at ``path`` (it writes nothing)."""
         path = Path(path)
         if path.exists() and not path.is_dir():
-            raise UserError(f"--out {path} is a file, not a directory")
-        if is_run_dir(path) and not force:
-            raise UserError(f"{path} already holds a run; pass --resume to continue it or "
-                            "--force to replace it")
-        if path.is_dir() and not is_run_dir(path) and any(path.iterdir()) and not force:
-            raise UserError(f"{path} is a non-empty directory that is not a run; choose "
-                            "another --out or pass --force")
+            raise UserError(f"--out {path} is a file, not a directory; choose another --out")
+        if not path.is_dir() or not any(path.iterdir()):
+            return
+        foreign = foreign_entries(path)
+        if is_run_dir(path) and not foreign:
+            if not force:
+                raise UserError(f"{path} already holds a run; pass --resume to continue it or "
+                                "--force to replace it")
+        elif is_run_dir(path):
+            raise UserError(f"--force replaces only what a run wrote, and {path} also holds "
+                            f"{_listed(foreign)}; move those away or choose another --out")
+        elif foreign:
+            raise UserError(f"{path} is a non-empty directory that is not a run (it holds "
+                            f"{_listed(foreign)}); choose another --out")
+        elif not force:
+            raise UserError(f"{path} holds the files of an unfinished run (no {RUN_FILE}: its "
+                            "creation was interrupted); pass --force to replace it")
 
     @classmethod
     def reopen(cls, path: Path, config: RunConfig | None) -> tuple[RunWriter, RunConfig]:
-        """Open an existing run to resume it; ``config``, if given, must equal the stored one."""
-        run = Run.load(path)
-        if config is not None and config.to_dict() != run.config.to_dict():
-            differing = _differing_keys(config.to_dict(), run.config.to_dict())
-            raise UserError(f"{path} holds a different run (config differs in "
-                            f"{', '.join(differing)}); drop the config options to resume it, "
-                            "or pass --force to replace it")
-        return cls(path), run.config
+        """Open an existing run to resume it, taking its lock; ``config``, if given, must
+        equal the stored one. Temporary files of a killed writer are removed."""
+        path = Path(path)
+        if not is_run_dir(path):
+            raise UserError(f"--resume: {path} holds no run to resume; drop --resume to "
+                            "start one")
+        lock = DirectoryLock.acquire(path)
+        try:
+            run = Run.load(path)
+            if config is not None and config.to_dict() != run.config.to_dict():
+                differing = _differing_keys(config.to_dict(), run.config.to_dict())
+                raise UserError(f"{path} holds a different run (config differs in "
+                                f"{', '.join(differing)}); drop the config options to resume "
+                                "it, or pass --force to replace it")
+            remove_stale_temp_files_of_run(path)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(path, lock), run.config
 
     def append_metrics(self, row: Mapping[str, Any]) -> None:
-        """Append one evaluation row to metrics.jsonl.
+        """Append one evaluation row to metrics.jsonl (standard JSON: NaN as null).
 
         The row reaches the operating system at once (it survives the process being
         killed); it reaches the disk at the next ``save_resume_state``, which fsyncs the
@@ -267,13 +417,18 @@ class RunWriter:
         Rows after it are recomputed on resume anyway, so fsyncing each row (milliseconds,
         a sizeable part of an epoch of the small models) buys nothing.
         """
-        with open(self.path / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(dict(row)) + "\n")
+        path = self.path / METRICS_FILE
+        try:
+            with open(path, "a") as handle:
+                handle.write(json_text(dict(row)) + "\n")
+        except OSError as err:  # a full disk names no file: name it
+            raise OSError(err.errno, err.strerror, str(path)) from None
 
     def truncate_metrics(self, before_epoch: int) -> None:
-        """Keep only rows with epoch < ``before_epoch`` (dropping a torn last line too)."""
-        rows = [r for r in read_jsonl(self.path / METRICS_FILE) if r["epoch"] < before_epoch]
-        atomic_write_text(self.path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+        """Keep only rows with epoch < ``before_epoch`` (dropping a torn last line and rows
+        that are not evaluation rows)."""
+        rows = [r for r in read_metric_rows(self.path / METRICS_FILE) if r["epoch"] < before_epoch]
+        atomic_write_text(self.path / METRICS_FILE, "".join(json_text(r) + "\n" for r in rows))
 
     def save_checkpoint(self, epoch: int, state_dict: Mapping[str, torch.Tensor]) -> None:
         save_tensors(checkpoint_path(self.path, epoch), state_dict,
@@ -282,8 +437,8 @@ class RunWriter:
     def save_resume_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
                           ) -> None:
         """Atomically replace the resume state, after making the metrics so far durable."""
-        _fsync(self.path / METRICS_FILE)
-        save_tensors(self.path / RESUME_FILE, tensors, {"meta": json.dumps(dict(meta))})
+        fsync_path(self.path / METRICS_FILE)
+        save_tensors(self.path / RESUME_FILE, tensors, {"meta": json_text(dict(meta))})
 
     def load_resume_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """The latest resume state, or None if the run never saved one."""
@@ -293,9 +448,80 @@ class RunWriter:
         try:
             meta = json.loads(metadata["meta"])
         except (KeyError, json.JSONDecodeError):
+            meta = None
+        if not isinstance(meta, dict):
             raise RunFileError(f"{self.path / RESUME_FILE}: resume state has no valid "
-                               "metadata") from None
+                               "metadata; it is damaged: pass --force instead of --resume "
+                               "to start the run again")
         return tensors, meta
+
+
+def _new_run_files(config: RunConfig, train_idx: torch.Tensor, test_idx: torch.Tensor,
+                   runtime: Mapping[str, Any] | None,
+                   stored: Mapping[str, torch.Tensor] | None) -> dict[str, bytes]:
+    """The files a new run starts with, name -> bytes, in writing order (run.json last)."""
+    from safetensors.torch import save
+
+    data = {f"{DATA_PREFIX}{k}": v.detach().cpu().contiguous() for k, v in (stored or {}).items()}
+    split = save({"train_idx": train_idx.detach().cpu().contiguous(),
+                  "test_idx": test_idx.detach().cpu().contiguous(), **data},
+                 metadata={"format": str(FORMAT_VERSION)})
+    record = {
+        "format": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "runtime": dict(runtime or {}),
+    }
+    return {SPLIT_FILE: split, RUN_FILE: (json_text(record, indent=2) + "\n").encode()}
+
+
+def _create_whole(path: Path, files: Mapping[str, bytes]) -> DirectoryLock:
+    """Create the run directory ``path`` (absent or empty) holding ``files``, atomically:
+    built in a temporary directory beside it, locked, then renamed into place. Returns the
+    lock, held. Leftovers of creations killed earlier are removed first."""
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name[:32]}."
+    _remove_abandoned_creations(parent, prefix)
+    building = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=".tmp"))
+    lock = None
+    try:
+        os.chmod(building, 0o777 & ~umask())  # mkdtemp makes 0700
+        lock = DirectoryLock.acquire(building)
+        for name, data in files.items():
+            atomic_write_bytes(building / name, data)
+        try:
+            os.rename(building, path)  # replaces an empty directory, never a non-empty one
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            raise UserError(f"{path} was created by another process meanwhile; choose another "
+                            "--out") from None
+        fsync_path(parent)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    lock.directory = path
+    return lock
+
+
+def _remove_abandoned_creations(parent: Path, prefix: str) -> None:
+    """Remove the temporary directories ``_create_whole`` left in ``parent`` when killed:
+    named PREFIX*.tmp, unlocked (their creator is gone) and holding only run files."""
+    for entry in parent.iterdir():
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+            continue
+        if not entry.is_dir() or entry.is_symlink() or foreign_entries(entry):
+            continue
+        try:
+            lock = DirectoryLock.acquire(entry)
+        except UserError:
+            continue  # a creation in progress
+        with lock:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _differing_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -353,11 +579,16 @@ class Run:
 
     @property
     def metrics(self):
-        """Every evaluation as a pandas DataFrame (one row per evaluated epoch)."""
+        """Every evaluation as a pandas DataFrame (one row per evaluated epoch); values
+        written as null (NaN or infinite, e.g. the losses of a diverged run) read as NaN."""
         import pandas as pd
 
-        rows = read_jsonl(self.path / METRICS_FILE)
+        rows = read_metric_rows(self.path / METRICS_FILE)
         frame = pd.DataFrame(rows)
+        for column in frame.columns:  # null (a NaN or infinite value) back to NaN
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            if numbers.notna().sum() == frame[column].notna().sum():
+                frame[column] = numbers
         if not frame.empty:
             frame = frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
             frame = frame.reset_index(drop=True)
@@ -385,8 +616,16 @@ class Run:
         return tensors
 
     def split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train indices, test indices): 1-D integer tensors (range and overlap are checked
+        against the task by ``task()``)."""
         tensors = self._split_tensors()
-        return tensors["train_idx"], tensors["test_idx"]
+        for name in ("train_idx", "test_idx"):
+            index = tensors[name]
+            if index.dim() != 1 or index.dtype not in (torch.int64, torch.int32):
+                raise RunFileError(f"{self.path / SPLIT_FILE}: {name} must be a 1-D integer "
+                                   f"tensor, it is {index.dtype} of shape {tuple(index.shape)}; "
+                                   "the file is damaged")
+        return tensors["train_idx"].long(), tensors["test_idx"].long()
 
     def stored_data(self) -> dict[str, torch.Tensor] | None:
         """The generated data set kept with the split (None for deterministic tasks)."""
@@ -407,10 +646,7 @@ class Run:
 
         task = build_task(self.config.task, self.config.model, stored=self.stored_data())
         train_idx, test_idx = self.split()
-        if len(train_idx) + len(test_idx) != len(task.inputs):
-            raise RunFileError(f"{self.path / SPLIT_FILE}: split covers "
-                               f"{len(train_idx) + len(test_idx)} examples, the task has "
-                               f"{len(task.inputs)}")
+        _check_split(train_idx, test_idx, len(task.inputs), self.path / SPLIT_FILE)
         return task.with_split(train_idx, test_idx)
 
     def model(self, epoch: int | None = None, device: str | torch.device = "cpu",
@@ -441,6 +677,23 @@ class Run:
             yield epoch, model
 
 
+def _check_split(train_idx: torch.Tensor, test_idx: torch.Tensor, n: int, source: Path
+                 ) -> None:
+    """RunFileError naming ``source`` unless the indices split range(n) into a non-empty
+    training set and a test set: each index once, none out of range."""
+    both = torch.cat([train_idx, test_idx])
+    problem = None
+    if len(train_idx) == 0:
+        problem = "the training set is empty"
+    elif len(both) and (both.min() < 0 or both.max() >= n):
+        problem = f"indices lie outside 0..{n - 1}"
+    elif len(both) != n or len(torch.unique(both)) != n:
+        problem = (f"the indices do not cover the task's {n} examples once each "
+                   f"({len(both)} indices, {len(torch.unique(both))} distinct)")
+    if problem:
+        raise RunFileError(f"{source}: {problem}; the file is damaged")
+
+
 class AnalysisStore:
     """Per-checkpoint analysis results and reports under ``RUN/analysis`` (or ``root``).
 
@@ -449,7 +702,8 @@ class AnalysisStore:
         analysis/summary.json, analysis/report.html
 
     An entry is complete when its JSON exists (written after the tensors); entries whose
-    recorded parameters differ from the current ones are stale and recomputed.
+    recorded parameters differ from the current ones are stale and recomputed. A damaged
+    entry makes ``load`` raise RunFileError; ``interp.analyzers`` warn and recompute it.
     """
 
     def __init__(self, root: Path):
@@ -459,18 +713,32 @@ class AnalysisStore:
         stem = self.root / name / f"{epoch:0{EPOCH_DIGITS}d}"
         return stem.with_suffix(".json"), stem.with_suffix(".safetensors")
 
-    def load(self, name: str, epoch: int, params: Mapping[str, Any] | None
+    def load(self, name: str, epoch: int, params: Mapping[str, Any] | None,
+             check: Callable[[dict[str, Any], dict[str, torch.Tensor]], str | None] | None = None
              ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         """The cached (record, tensors) for ``epoch`` if complete and computed with ``params``
-        (any parameters when ``params`` is None)."""
+        (any parameters when ``params`` is None); None if there is none or it is stale.
+
+        RunFileError naming the file if the entry is there but damaged: its JSON unreadable
+        or not this epoch's entry, its tensors missing, unreadable or another epoch's, or
+        ``check(record, tensors)`` returns what is wrong with them (None: nothing).
+        """
         json_path, tensor_path = self._paths(name, epoch)
-        try:
-            record = json.loads(json_path.read_text())
-            if params is not None and record.get("params") != json.loads(json.dumps(params)):
-                return None
-            tensors, _ = load_tensors(tensor_path)
-        except (FileNotFoundError, json.JSONDecodeError, RunFileError):
+        if not json_path.exists():
             return None
+        record = read_json(json_path)
+        problem = _entry_problem(record, epoch)
+        if problem is not None:
+            raise RunFileError(f"{json_path}: {problem}")
+        if params is not None and record["params"] != json.loads(json.dumps(params)):
+            return None
+        tensors, metadata = load_tensors(tensor_path)
+        if metadata.get("epoch") != str(epoch):
+            raise RunFileError(f"{tensor_path}: holds the tensors of epoch "
+                               f"{metadata.get('epoch')}, not of epoch {epoch}")
+        problem = check(record, tensors) if check is not None else None
+        if problem is not None:
+            raise RunFileError(f"{json_path}: {problem}")
         return record, tensors
 
     def save(self, name: str, epoch: int, params: Mapping[str, Any],
@@ -481,8 +749,9 @@ class AnalysisStore:
         atomic_write_text(json_path, json.dumps(full, indent=1) + "\n")
 
     def write_json(self, filename: str, data: Any) -> Path:
+        """Write ``data`` as standard JSON (NaN and infinities as null) to ROOT/filename."""
         path = self.root / filename
-        atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+        atomic_write_text(path, json_text(data, indent=2) + "\n")
         return path
 
     def write_text(self, filename: str, text: str) -> Path:
@@ -491,12 +760,15 @@ class AnalysisStore:
         return path
 
 
-def _json_default(value: Any) -> Any:
-    if torch.is_tensor(value):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _entry_problem(record: Any, epoch: int) -> str | None:
+    """What keeps ``record`` (a parsed analysis JSON) from being the entry of ``epoch``."""
+    if not isinstance(record, dict):
+        return "is not a JSON object (an analysis entry)"
+    if record.get("epoch") != epoch:
+        return f"is the entry of epoch {record.get('epoch')!r:.40}, not of epoch {epoch}"
+    if not isinstance(record.get("params"), dict):
+        return "has no params object (the parameters it was computed with)"
+    return None
 
 
 def load_weights_into(model: torch.nn.Module, weights: Mapping[str, torch.Tensor],
@@ -510,8 +782,9 @@ def load_weights_into(model: torch.nn.Module, weights: Mapping[str, torch.Tensor
 
 def check_weights(expected: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor],
                   source: Path) -> None:
-    """RunFileError naming ``source`` unless ``weights`` has exactly ``expected``'s names
-    and shapes."""
+    """RunFileError naming ``source`` unless ``weights`` has exactly ``expected``'s names,
+    shapes and dtypes, and is not all zeros (no trained or initialised model is: such a
+    file is damaged). Non-finite values pass: a diverged run is not a damaged file."""
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
     if missing or extra:
@@ -521,6 +794,12 @@ def check_weights(expected: Mapping[str, torch.Tensor], weights: Mapping[str, to
         if value.shape != expected[key].shape:
             raise RunFileError(f"{source}: {key} has shape {tuple(value.shape)}, the model "
                                f"expects {tuple(expected[key].shape)}")
+        if value.dtype != expected[key].dtype:
+            raise RunFileError(f"{source}: {key} has dtype {value.dtype}, the model expects "
+                               f"{expected[key].dtype}; the file is damaged")
+    if weights and not any(value.any() for value in weights.values()
+                           if value.is_floating_point()):
+        raise RunFileError(f"{source}: every weight is zero; the file is damaged")
 
 
 def _summarise(epochs: list[int]) -> str:

@@ -125,8 +125,8 @@ def test_sweep_file_gives_one_run_per_override_list(tmp_path):
 
 
 def test_sweep_values():
-    assert parse_values("0:4") == [0, 1, 2, 3]
-    assert parse_values("10:0:-5") == [10, 5]
+    assert list(parse_values("0:4")) == [0, 1, 2, 3]
+    assert list(parse_values("10:0:-5")) == [10, 5]
     assert parse_values("0.2,0.3") == [0.2, 0.3]
     assert parse_values("[0.9,0.98],[0.9,0.99]") == [[0.9, 0.98], [0.9, 0.99]]
     assert parse_values("adam,sgd") == ["adam", "sgd"]

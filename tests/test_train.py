@@ -12,7 +12,7 @@ from conftest import REPO, run_cli, small_config
 from interp.analysis.curves import landmarks
 from interp.config import RunConfig
 from interp.runs import Run, checkpoint_path
-from interp.train.loop import TrainOptions, checkpoint_epochs, train
+from interp.train.loop import TrainOptions, train
 
 
 def _start_training(config_path, out):
@@ -80,9 +80,12 @@ def test_resume_drops_a_torn_metrics_line(tmp_path):
 def test_checkpoint_schedule():
     from interp.config import ScheduleConfig
 
-    assert checkpoint_epochs(ScheduleConfig(epochs=10, checkpoint_every=4)) == [0, 4, 8, 10]
-    log = checkpoint_epochs(ScheduleConfig(epochs=1000, checkpoint_every=0, checkpoint_log=4))
-    assert log == [0, 1, 10, 100, 1000]
+    def listed(schedule):
+        return [e for e in range(schedule.epochs + 1) if schedule.is_checkpoint(e)]
+
+    assert listed(ScheduleConfig(epochs=10, checkpoint_every=4)) == [0, 4, 8, 10]
+    log = ScheduleConfig(epochs=1000, checkpoint_every=0, checkpoint_log=4)
+    assert listed(log) == [0, 1, 10, 100, 1000] and log.checkpoint_count() == 5
 
 
 @pytest.mark.parametrize("args, message", [
@@ -108,7 +111,7 @@ def test_cli_refuses_to_overwrite_or_resume_a_different_run(tmp_path, config_fil
     out = tmp_path / "run"
     config = small_config(schedule={"epochs": 10, "checkpoint_every": 5})
     train(config, out, TrainOptions(device="cpu", quiet=True))
-    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
     other = config_file(small_config(schedule={"epochs": 10}, optim={"lr": 1e-2}))
     for args, message in [
         (["--config", str(other)], "already holds a run"),
@@ -119,7 +122,7 @@ def test_cli_refuses_to_overwrite_or_resume_a_different_run(tmp_path, config_fil
         result = run_cli("interp.train", *args, "--out", str(out), "--quiet")
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    after = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    after = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
     assert after == before
     bad_config = tmp_path / "bad.json"
     bad_config.write_text(json.dumps({"task": {"p": 1}}))

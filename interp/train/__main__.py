@@ -15,13 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from interp.cli import add_backend_arguments, run_main
+from interp.cli import ArgumentParser, add_backend_arguments, check_output_dir, run_main
 
 DEFAULT_ROOT = Path("checkpoints")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m interp.train", description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[1:]))
@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                           help="replace an existing run in --out")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--skip-resource-check", action="store_true",
+                        help="train even when the estimated memory or checkpoint disk exceeds "
+                             "what this machine has (see interp/resources.py)")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train through the TransformerBridge forward instead of the "
                              "exact last-position fast path")
@@ -83,6 +86,27 @@ def resolve_config(args: argparse.Namespace):
     return config
 
 
+def default_out(config, sweep: bool) -> Path:
+    """checkpoints/PRESET[-linearized][-sweep]: always a directory directly inside
+    checkpoints/, whatever the config's preset label holds (it is checked as a name)."""
+    from interp.files import check_path_name
+
+    preset = check_path_name(config.preset, "the config's preset") if config.preset else "run"
+    suffix = ("-linearized" if config.objective.linearized else "") + ("-sweep" if sweep else "")
+    return DEFAULT_ROOT / f"{preset}{suffix}"
+
+
+def check_fits(configs, args: argparse.Namespace, device: str) -> None:
+    """Refuse, before anything is allocated or written, runs whose estimated memory or
+    checkpoint disk exceeds what this machine has; with --skip-resource-check, warn."""
+    from interp.errors import warn
+    from interp.resources import check_resources
+
+    estimate = check_resources(configs, args.out, device, override=args.skip_resource_check)
+    for refusal in estimate.refusals:
+        warn(refusal.split("; ")[0] + " (--skip-resource-check: training anyway)")
+
+
 def raise_usage(message: str) -> None:
     from interp.errors import UserError
 
@@ -111,13 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         if config is None:
             raise_usage("--resume needs --out RUN_DIR")
-        suffix = "-linearized" if config.objective.linearized else ""
-        args.out = DEFAULT_ROOT / f"{config.preset or 'run'}{suffix}{'-sweep' if runs else ''}"
+        args.out = default_out(config, sweep=runs is not None)
+
+    check_output_dir(args.out)
 
     from interp.analysis.curves import landmarks
     from interp.runs import Run, find_run_dirs, is_run_dir
     from interp.train.ensemble import train_ensemble
-    from interp.train.loop import TrainOptions, train
+    from interp.train.loop import TrainOptions, resolve_device, train
+
+    device = str(resolve_device(args.device))
 
     options = TrainOptions(device=args.device, resume=args.resume, force=args.force,
                            quiet=args.quiet, fast=not args.no_fast_path, compile=args.compile,
@@ -132,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             raise_usage(f"--out {args.out} holds a single run; give the sweep a directory of "
                         "its own")
         configs = [config.with_overrides(list(run.overrides)) for run in runs]
+        check_fits(configs, args, device)
         paths = train_ensemble(configs, [args.out / run.name for run in runs], options)
     elif args.resume and not is_run_dir(args.out) and find_run_dirs(args.out):
         if config is not None:
@@ -139,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                         "--sweep it was started with")
         paths = train_ensemble(None, find_run_dirs(args.out), options)
     else:
+        if not args.resume:
+            check_fits([config], args, device)
         paths = [train(config, args.out, options)]
     for path in paths:
         print(f"run: {path}")

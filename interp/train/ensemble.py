@@ -36,12 +36,13 @@ import torch.nn.functional as F
 
 from interp.config import OptimConfig, RunConfig
 from interp.errors import UserError
-from interp.models import build_model, stateless_output_fn
+from interp.files import reserve_open_files
+from interp.models import build_model, parameter_groups, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter, load_weights_into
 from interp.tasks import build_task
 from interp.tasks.base import Task
 from interp.train.backend import compile_outputs, should_compile, training_backend
-from interp.train.loop import TrainOptions, checkpoint_epochs, resolve_device, runtime_info
+from interp.train.loop import TrainOptions, resolve_device, runtime_info
 from interp.train.objective import learning_rate_scale
 from interp.train.optim import (
     OptimizerVariants,
@@ -49,7 +50,12 @@ from interp.train.optim import (
     learning_rate,
     set_learning_rate,
 )
-from interp.train.resume import TrainingState, pack_state, unpack_state
+from interp.train.resume import (
+    TrainingState,
+    check_training_state,
+    pack_state,
+    unpack_state,
+)
 
 # Config keys in which the runs of one ensemble may differ.
 SWEEPABLE_KEYS = ("task.frac", "task.data_seed", "model.seed", "optim.name", "optim.lr",
@@ -106,27 +112,36 @@ def train_ensemble(configs: Sequence[RunConfig] | None, out_dirs: Sequence[str |
     if len(set(out_dirs)) != len(out_dirs):
         raise UserError("two runs of the ensemble would share a run directory")
     device = resolve_device(options.device)
-    if options.resume:
-        given = list(configs) if configs is not None else [None] * len(out_dirs)
-        opened = [RunWriter.reopen(d, c) for d, c in zip(out_dirs, given, strict=True)]
-        configs = [config for _, config in opened]
-        check_ensemble(configs)
-        members = [_Member(config, Run.load(d).task(), writer)
-                   for d, (writer, config) in zip(out_dirs, opened, strict=True)]
-    else:
-        check_ensemble(configs)
-        for out_dir in out_dirs:
-            RunWriter.check_can_create(out_dir, force=options.force)
-        tasks = [build_task(config.task, config.model) for config in configs]
-        _check_steps_per_epoch(configs, tasks)
-        compiled = should_compile(options.compile, device, fast_path=True)
-        runtime = {**runtime_info(device, options, compiled), "ensemble": len(configs)}
-        members = [_Member(config, task, RunWriter.create(d, config, task.train_idx,
-                                                          task.test_idx, force=options.force,
-                                                          stored=task.stored, runtime=runtime))
-                   for config, task, d in zip(configs, tasks, out_dirs, strict=True)]
-    with training_backend(device, options.matmul_precision):
-        _train(members, device, options, stop_epoch=configs[0].schedule.epochs)
+    reserve_open_files(len(out_dirs))  # each run's writer holds its lock open
+    members: list[_Member] = []
+    try:
+        if options.resume:
+            given = list(configs) if configs is not None else [None] * len(out_dirs)
+            for out_dir, config in zip(out_dirs, given, strict=True):
+                writer, config = RunWriter.reopen(out_dir, config)
+                members.append(_Member(config, None, writer))
+            configs = [member.config for member in members]
+            check_ensemble(configs)
+            for member in members:
+                member.task = Run.load(member.writer.path).task()
+        else:
+            check_ensemble(configs)
+            for out_dir in out_dirs:
+                RunWriter.check_can_create(out_dir, force=options.force)
+            tasks = [build_task(config.task, config.model) for config in configs]
+            _check_steps_per_epoch(configs, tasks)
+            compiled = should_compile(options.compile, device, fast_path=True)
+            runtime = {**runtime_info(device, options, compiled), "ensemble": len(configs)}
+            for config, task, out_dir in zip(configs, tasks, out_dirs, strict=True):
+                writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
+                                          force=options.force, stored=task.stored,
+                                          runtime=runtime)
+                members.append(_Member(config, task, writer))
+        with training_backend(device, options.matmul_precision):
+            _train(members, device, options, stop_epoch=configs[0].schedule.epochs)
+    finally:
+        for member in members:
+            member.writer.close()
     return out_dirs
 
 
@@ -143,7 +158,7 @@ class _Member:
     """One run of the ensemble: its config, data, run directory and training RNG."""
 
     config: RunConfig
-    task: Task
+    task: Task | None  # None until the run's task is built
     writer: RunWriter
     generator: torch.Generator = field(default_factory=torch.Generator)
 
@@ -171,8 +186,21 @@ def _train(members: list[_Member], device: torch.device, options: TrainOptions,
 
 
 def _load_state(member: _Member, device: torch.device) -> TrainingState | None:
+    """The run's resume state, checked against the objects that would resume it alone (it
+    is in the single-run format); None if it has none yet."""
     saved = member.writer.load_resume_state()
-    return None if saved is None else unpack_state(*saved, device)
+    if saved is None:
+        return None
+    source = member.writer.path / RESUME_FILE
+    state = unpack_state(*saved, device, source)
+    config = member.config
+    model = build_model(config.model, member.task, device)
+    groups = parameter_groups(config.model, model)
+    params = [p for group in groups for p in group["params"]]
+    check_training_state(state, model, build_optimizer(config.optim, groups), torch.Generator(),
+                         OptimizerVariants(config.optim, params, seed=0), config.schedule,
+                         source)
+    return state
 
 
 class _Group:
@@ -359,7 +387,6 @@ class _EnsembleLoop:
         if stack.initial is not None:
             self.known_initial = [(rows.inputs, self.initial_outputs(rows.inputs))
                                   for rows in (self.train, self.test)]
-        self.checkpoints = set(checkpoint_epochs(self.schedule))
         self.last_resume_save = time.monotonic()
 
     def outputs(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -440,7 +467,7 @@ class _EnsembleLoop:
     def after_epoch(self, epoch: int, step: int, force_resume_save: bool) -> None:
         """Checkpoint if scheduled; save every run's resume state at checkpoints,
         periodically and when ``force_resume_save``."""
-        is_checkpoint = epoch in self.checkpoints
+        is_checkpoint = self.schedule.is_checkpoint(epoch)
         if is_checkpoint:
             self.save_checkpoints(epoch)
         overdue = time.monotonic() - self.last_resume_save > self.options.resume_every_s

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from interp.config import RunConfig, ScheduleConfig
+from interp.config import RunConfig
 from interp.errors import UserError
 from interp.models import build_model, parameter_groups, stateless_output_fn
-from interp.runs import RESUME_FILE, Run, RunWriter, is_run_dir
+from interp.runs import RESUME_FILE, Run, RunWriter
 from interp.tasks import build_task
 from interp.train.backend import compile_outputs, should_compile, training_backend
 from interp.train.losses import accuracy, build_loss
@@ -63,14 +62,30 @@ def default_device() -> str:
 
 
 def resolve_device(name: str | None) -> torch.device:
-    """The torch device for ``name`` (default: CUDA when available); UserError if unusable."""
+    """The torch device for ``name`` (default: CUDA when available): cpu, cuda or cuda:N
+    (N below the number of GPUs) when CUDA is available, mps when available; UserError
+    naming the devices this machine has for anything else (tpu, meta, cuda:7, ...)."""
     name = name or default_device()
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    mps = torch.backends.mps.is_available()
+    usable = ", ".join(["cpu", *(["cuda", f"cuda:0 to cuda:{cuda - 1}" if cuda > 1 else "cuda:0"]
+                                 if cuda else []), *(["mps"] if mps else [])])
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r} is not a torch device; use cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps") or (
+            device.type != "cuda" and device.index is not None):
+        raise UserError(f"--device {name!r} is not a device interp can use here; use one "
+                        f"of: {usable}")
+    if device.type == "cuda" and not cuda:
         raise UserError(f"--device {name}: CUDA is not available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= cuda:
+        raise UserError(f"--device {name}: this machine has {cuda} CUDA device(s); use one "
+                        f"of: {usable}")
+    if device.type == "mps" and not mps:
+        raise UserError(f"--device {name}: MPS (Apple GPU) is not available here; use "
+                        "--device cpu")
     return device
 
 
@@ -84,17 +99,6 @@ def runtime_info(device: torch.device, options: TrainOptions, compiled: bool
 def _compiles(config: RunConfig, device: torch.device, options: TrainOptions) -> bool:
     fast_path = options.fast and stateless_output_fn(config.model) is not None
     return should_compile(options.compile, device, fast_path)
-
-
-def checkpoint_epochs(schedule: ScheduleConfig) -> list[int]:
-    """Epochs that get a checkpoint: 0, the last, every ``checkpoint_every``, log-spaced."""
-    epochs = {0, schedule.epochs}
-    if schedule.checkpoint_every:
-        epochs.update(range(0, schedule.epochs + 1, schedule.checkpoint_every))
-    if schedule.checkpoint_log:
-        spaced = np.geomspace(1, schedule.epochs, schedule.checkpoint_log)
-        epochs.update(int(round(e)) for e in spaced)
-    return sorted(epochs)
 
 
 def weight_norm(params: list[torch.nn.Parameter]) -> float:
@@ -112,40 +116,41 @@ def train(config: RunConfig | None, out_dir: str | Path,
     out_dir = Path(out_dir)
     device = resolve_device(options.device)
     if options.resume:
-        if not is_run_dir(out_dir):
-            raise UserError(f"--resume: {out_dir} holds no run to resume; drop --resume to "
-                            "start one")
         writer, config = RunWriter.reopen(out_dir, config)
-        task = Run.load(out_dir).task()
     else:
-        task = build_task(config.task, config.model)
+        RunWriter.check_can_create(out_dir, force=options.force)
         writer = None
-    model = build_model(config.model, task, device)
-    groups = parameter_groups(config.model, model)
-    params = [p for group in groups for p in group["params"]]
-    optimizer = build_optimizer(config.optim, groups)
-    generator = torch.Generator().manual_seed(config.schedule.seed)
-    variants = OptimizerVariants(config.optim, params, seed=config.schedule.seed + 1)
-    start_epoch, step = 0, 0
-    if writer is None:
-        writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
-                                  force=options.force, stored=task.stored,
-                                  runtime=runtime_info(device, options, _compiles(config, device,
-                                                                                  options)))
-    else:
-        saved = writer.load_resume_state()
-        if saved is not None:
-            start_epoch, step, variant_state = unpack_training_state(
-                *saved, model, optimizer, generator, source=out_dir / RESUME_FILE)
-            if variants.active:
-                variants.load_state_dict(variant_state)
-    writer.truncate_metrics(before_epoch=start_epoch)
-    if start_epoch == 0:
-        writer.save_checkpoint(0, model.state_dict())
-    initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}  # theta_0
-    with training_backend(device, options.matmul_precision):
-        _Loop(config, task, model, params, optimizer, generator, writer, device, options,
-              variants, initial).run(start_epoch, step)
+    try:
+        task = (Run.load(out_dir).task() if writer is not None
+                else build_task(config.task, config.model))
+        model = build_model(config.model, task, device)
+        groups = parameter_groups(config.model, model)
+        params = [p for group in groups for p in group["params"]]
+        optimizer = build_optimizer(config.optim, groups)
+        generator = torch.Generator().manual_seed(config.schedule.seed)
+        variants = OptimizerVariants(config.optim, params, seed=config.schedule.seed + 1)
+        start_epoch, step = 0, 0
+        if writer is None:
+            writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
+                                      force=options.force, stored=task.stored,
+                                      runtime=runtime_info(device, options,
+                                                           _compiles(config, device, options)))
+        else:
+            saved = writer.load_resume_state()
+            if saved is not None:
+                start_epoch, step = unpack_training_state(
+                    *saved, model, optimizer, generator, variants=variants,
+                    schedule=config.schedule, source=out_dir / RESUME_FILE)
+        writer.truncate_metrics(before_epoch=start_epoch)
+        if start_epoch == 0:
+            writer.save_checkpoint(0, model.state_dict())
+        initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}  # theta_0
+        with training_backend(device, options.matmul_precision):
+            _Loop(config, task, model, params, optimizer, generator, writer, device, options,
+                  variants, initial).run(start_epoch, step)
+    finally:
+        if writer is not None:
+            writer.close()
     return out_dir
 
 
@@ -168,7 +173,6 @@ class _Loop:
         if _compiles(config, device, options):
             self.outputs = compile_outputs(self.outputs, device)
         self.lr_scale = learning_rate_scale(config.objective, config.optim.name)
-        self.checkpoints = set(checkpoint_epochs(config.schedule))
         self.last_resume_save = time.monotonic()
 
     def run(self, start_epoch: int, step: int) -> None:
@@ -240,7 +244,7 @@ class _Loop:
 
     def after_epoch(self, epoch: int, step: int) -> None:
         """Checkpoint if scheduled; save the resume state at checkpoints and periodically."""
-        is_checkpoint = epoch in self.checkpoints
+        is_checkpoint = self.config.schedule.is_checkpoint(epoch)
         if is_checkpoint:
             self.writer.save_checkpoint(epoch, self.model.state_dict())
         overdue = time.monotonic() - self.last_resume_save > self.options.resume_every_s

@@ -8,20 +8,29 @@
 
 Each run is the base config with its overrides (``RunConfig.with_overrides``), named after
 them (``model.seed=3_optim.lr=0.001``): the name of its run directory inside ``--out``.
+Characters that are not safe in a file name become ``-``, and a name longer than
+``NAME_LENGTH`` is cut and ends in a hash of the whole (the overrides are in run.json).
+A sweep has at most ``MAX_RUNS`` runs, counted before any is made.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from interp.errors import UserError
 
 KEY_ALIASES = {"seed": "model.seed"}
+MAX_RUNS = 10_000
+NAME_LENGTH = 100
 _RANGE = re.compile(r"^(-?\d+):(-?\d+)(?::(-?\d+))?$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.,=+\[\]-]")
 
 
 @dataclass(frozen=True)
@@ -32,18 +41,24 @@ class SweepRun:
 
     @property
     def name(self) -> str:
-        return "_".join(self.overrides).replace("/", "-").replace(" ", "")
+        """The run's directory name: the overrides joined by ``_``, made safe (see above)."""
+        whole = "_".join(self.overrides).replace(" ", "")
+        name = _UNSAFE.sub("-", whole).replace("..", "-").lstrip(".-") or "run"
+        if len(name) > NAME_LENGTH:
+            digest = hashlib.sha256(whole.encode()).hexdigest()[:12]
+            name = f"{name[:NAME_LENGTH - 13]}-{digest}"
+        return name
 
 
-def parse_values(text: str) -> list:
-    """The values of one ``--sweep`` spec: ``a:b[:step]`` (integers, end excluded) or a
-    comma-separated list of JSON values (text where not JSON)."""
+def parse_values(text: str) -> list | range:
+    """The values of one ``--sweep`` spec: ``a:b[:step]`` (integers, end excluded; a lazy
+    range) or a comma-separated list of JSON values (text where not JSON)."""
     match = _RANGE.match(text.strip())
     if match:
         start, stop, step = (int(g) if g else 1 for g in match.groups())
         if step == 0:
             raise UserError(f"--sweep range {text!r} has step 0")
-        return list(range(start, stop, step))
+        return range(start, stop, step)
     try:
         values = json.loads(f"[{text}]")
     except json.JSONDecodeError:
@@ -63,7 +78,12 @@ def grid(specs: list[str]) -> list[SweepRun]:
         values = parse_values(text)
         if not values:
             raise UserError(f"--sweep {spec!r} gives no values")
-        axes.append([f"{key}={_text(v)}" for v in values])
+        axes.append((key, values))
+    count = math.prod(len(values) for _, values in axes)
+    if count > MAX_RUNS:
+        raise UserError(f"--sweep gives {count} runs; one sweep holds at most {MAX_RUNS}: "
+                        "split it into several")
+    axes = [[f"{key}={_text(v)}" for v in values] for key, values in axes]
     return _distinct([SweepRun(tuple(combo)) for combo in itertools.product(*axes)])
 
 
@@ -77,6 +97,9 @@ def read_sweep_file(path: Path) -> list[SweepRun]:
                        for r in data)):
         raise UserError(f"{path}: a sweep file is a JSON list of non-empty override lists, "
                         'e.g. [["model.seed=1"], ["model.seed=2", "optim.lr=3e-3"]]')
+    if len(data) > MAX_RUNS:
+        raise UserError(f"{path}: {len(data)} runs; one sweep holds at most {MAX_RUNS}: split "
+                        "it into several")
     return _distinct([SweepRun(tuple(run)) for run in data])
 
 
@@ -85,8 +108,8 @@ def _text(value) -> str:
 
 
 def _distinct(runs: list[SweepRun]) -> list[SweepRun]:
-    names = [run.name for run in runs]
-    repeated = next((n for n in names if names.count(n) > 1), None)
+    counts = Counter(run.name for run in runs)
+    repeated = next((name for name, count in counts.items() if count > 1), None)
     if repeated is not None:
         raise UserError(f"the sweep names run {repeated!r} twice; give each run once")
     return runs
