@@ -22,8 +22,13 @@ def test_reference_run_is_the_nanda_preset_and_small():
     run = Run.load(REFERENCE)
     assert run.config == get_preset("nanda")
     assert run.is_complete and len(run.checkpoint_epochs) <= 30
-    size = sum(p.stat().st_size for p in REFERENCE.rglob("*") if p.is_file())
-    assert size <= 30 * 2**20
+    # What git ships: the run's own files. RUN/analysis is what `make demo` (interp.analyze)
+    # writes there afterwards, ignored by git, and not part of the shipped run.
+    shipped = [p for p in REFERENCE.rglob("*") if p.is_file()
+               and p.relative_to(REFERENCE).parts[0] not in ("analysis", ".lock")]
+    assert {p.relative_to(REFERENCE).parts[0] for p in shipped} == {
+        "run.json", "split.safetensors", "metrics.jsonl", "checkpoints"}
+    assert sum(p.stat().st_size for p in shipped) <= 30 * 2**20
     assert len(run.metrics) == 2501
 
 
