@@ -450,9 +450,9 @@ class RunWriter:
         except (KeyError, json.JSONDecodeError):
             meta = None
         if not isinstance(meta, dict):
-            raise RunFileError(f"{self.path / RESUME_FILE}: resume state has no valid "
-                               "metadata; it is damaged: pass --force instead of --resume "
-                               "to start the run again")
+            raise RunFileError(f"{self.path / RESUME_FILE}: the resume state is damaged (its "
+                               "metadata is not a JSON object); pass --force instead of "
+                               "--resume to start the run again")
         return tensors, meta
 
 
