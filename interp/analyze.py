@@ -133,12 +133,17 @@ def analyse_run(path: Path, only: list[str] | None = None, every: int = 1,
 
 
 def check_analysis_dir(run_dir: Path, out: Path | None) -> None:
-    """UserError unless the analysis of ``run_dir`` can be written: to ``out`` if given,
-    else RUN/analysis (a file there is the user's, never replaced)."""
+    """UserError unless the analysis of ``run_dir`` can be written: to ``out`` if given (new,
+    empty, or made by interp.analyze: it holds its lock file), else RUN/analysis (a file
+    there is the user's, never replaced)."""
+    from interp.files import LOCK_FILE
     from interp.runs import ANALYSIS_DIR
 
     if out is not None:
         check_output_dir(out)
+        if out.is_dir() and any(out.iterdir()) and not (out / LOCK_FILE).is_file():
+            raise UserError(f"--out {out} holds files and is not a directory interp.analyze "
+                            "made; give the analysis an empty or new directory")
     else:
         check_output_dir(Path(run_dir) / ANALYSIS_DIR,
                          "write the analysis elsewhere with interp.analyze --out DIR")

@@ -40,6 +40,7 @@ def _require(ok: bool, message: str) -> None:
 
 ACTIVATIONS = ("relu", "tanh", "quadratic")
 INT64_MAX = 2**63 - 1  # the largest int64: every integer field, and every seed, stays within
+MAX_MAGNITUDE = 1e9  # every float field stays within +-MAX_MAGNITUDE
 MAX_DEGREE = 170  # the largest n with n! a finite float64 (degree! divides a float)
 
 
@@ -574,7 +575,9 @@ class ObjectiveConfig:
                  f"objective.loss must be 'cross_entropy' or 'mse', got {self.loss!r}")
         _require(self.loss_dtype in ("float32", "float64"),
                  f"objective.loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
-        _require(self.alpha > 0, f"objective.alpha must be positive, got {self.alpha}")
+        _require(self.alpha >= 1 / MAX_MAGNITUDE, f"objective.alpha must be at least "
+                 f"{1 / MAX_MAGNITUDE:.0e} (the learning rate is divided by alpha^2), "
+                 f"got {self.alpha}")
         _require(self.centered or self.alpha == 1,
                  f"objective.alpha={self.alpha} scales the centred output alpha * (f - f_0): "
                  "also set objective.centered=true")
@@ -664,7 +667,8 @@ class RunConfig:
 
 
 def _check_numbers(section: str, part: Any) -> None:
-    """Every seed in 0..2**63-1, every other integer within int64, every float finite."""
+    """Every seed in 0..2**63-1, every other integer within int64, every float finite and
+    within +-MAX_MAGNITUDE (larger ones overflow float32 once scaled: lr / alpha^2)."""
     for f in dataclasses.fields(part):
         value, key = getattr(part, f.name), f"{section}.{f.name}"
         if f.name == "seed" or f.name.endswith("_seed"):
@@ -672,7 +676,9 @@ def _check_numbers(section: str, part: Any) -> None:
             continue
         for item in value if isinstance(value, tuple) else (value,):
             if isinstance(item, float):
-                _require(math.isfinite(item), f"{key} must be a finite number, got {item}")
+                _require(math.isfinite(item) and abs(item) <= MAX_MAGNITUDE,
+                         f"{key} must be a finite number within +-{MAX_MAGNITUDE:.0e}, "
+                         f"got {item}")
             elif isinstance(item, int) and not isinstance(item, bool):
                 _require(-INT64_MAX - 1 <= item <= INT64_MAX, f"{key} must fit a signed 64-bit "
                          f"integer (-2**63..2**63-1), got {item}")

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -114,7 +115,18 @@ class DirectoryLock:
         PID if another process (or another writer in this one) holds it; ``what`` says what
         the holder is doing ("written", "analysed")."""
         directory = Path(directory)
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        path = directory / LOCK_FILE
+        try:  # never through a link: the PID written below would land in the link's target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+            fd = None
+        if fd is None or not _plain_file(fd):
+            if fd is not None:
+                os.close(fd)
+            raise UserError(f"{path} is a link, not a lock file interp made (a run copied "
+                            "with its links?); remove it (rm) and try again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -159,6 +171,12 @@ def reserve_open_files(count: int) -> None:
         raise UserError(f"writing {count} runs at once needs {needed} open files, and this "
                         f"process may open {hard} (ulimit -Hn); train fewer runs together")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def _plain_file(fd: int) -> bool:
+    """Whether ``fd`` is a regular file with one name (not a device, not a hard link)."""
+    status = os.fstat(fd)
+    return stat.S_ISREG(status.st_mode) and status.st_nlink == 1
 
 
 def _read_pid(fd: int) -> str:

@@ -191,9 +191,12 @@ def _shape(config: RunConfig) -> _Shape:
                       4 * (k + 2), 0, f"task.n_train={task.n_train}, task.n_test={task.n_test}, "
                       f"task.dim={task.dim}")
     if isinstance(task, TeacherTask):  # the teacher's activations label every input
+        widths = (task.input_dim, *task.hidden, task.output_dim)
+        teacher = _mlp_parameters(widths, bias=True)  # drawn, scaled and copied: 4 x float32
         return _Shape(n, n_train, n_test, None, None, task.input_dim, task.output_dim,
-                      4 * task.input_dim, 4 * task.output_dim, 8 * sum(task.hidden), 0,
-                      f"task.n_train={task.n_train}, task.n_test={task.n_test}")
+                      4 * task.input_dim, 4 * task.output_dim, 8 * sum(task.hidden),
+                      4 * 4 * teacher, f"task.n_train={task.n_train}, task.n_test="
+                      f"{task.n_test}, task.hidden={list(task.hidden)}")
     if isinstance(task, DigitsTask):  # images as loaded (uint8) and scaled (float64)
         pixels = DIGIT_PIXELS[task.source]
         return _Shape(n, n_train, n_test, None, None, pixels, 10, 4 * pixels, 8, 9 * pixels,
@@ -577,6 +580,17 @@ def _refusal(estimate: ResourceEstimate, where: str, limit: int, place: str) -> 
     what = {"memory": "memory", "device": "GPU memory", "disk": "disk space"}[where]
     return (f"{subject} about {_size(total)} of {what} ({need.what}: {need.cause}), more than "
             f"the {_size(limit)} {place}; {need.fix}, or pass {OVERRIDE_FLAG} to try anyway")
+
+
+def check_task_fits(config: RunConfig, source: str) -> None:
+    """UserError unless building ``config``'s data set fits in the free memory: a config read
+    from a file (``source``, e.g. an edited run.json) can ask for any size."""
+    need, available = _built_bytes(config), memory_available()
+    if need > available:
+        key = _shape(config).size_key
+        raise UserError(f"{source}: building its task ({key}) needs about {_size(need)} of "
+                        f"memory, more than the {_size(available)} available; the config was "
+                        "edited, or comes from a machine with more memory")
 
 
 def check_resources(configs: Sequence[RunConfig], out_dir: str | Path, device: str | None,

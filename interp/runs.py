@@ -16,12 +16,11 @@ rows are appended without an fsync each and made durable before every resume sta
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
 import shutil
-import tempfile
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from interp.config import ConfigError, RunConfig
 from interp.errors import UserError, warn
 from interp.files import (
+    LOCK_FILE,
     DirectoryLock,
     atomic_write_bytes,
     atomic_write_text,
@@ -39,7 +39,6 @@ from interp.files import (
     json_text,
     remove_stale_temp_files,
     temp_file_target,
-    umask,
 )
 
 FORMAT_VERSION = 1
@@ -94,10 +93,13 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 def _check_readable(path: Path) -> None:
     """RunFileError saying why ``path`` cannot be read as a file (missing, a directory,
-    permission denied, ...); nothing if it can."""
+    permission denied, a device or pipe, larger than the memory free to read it into);
+    nothing if it can."""
+    from interp.resources import memory_available
+
     try:
-        with open(path, "rb"):
-            pass
+        with open(path, "rb", opener=_nonblocking) as handle:
+            status = os.fstat(handle.fileno())
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -107,6 +109,17 @@ def _check_readable(path: Path) -> None:
                            "as its owner") from None
     except OSError as err:
         raise RunFileError(f"{path}: cannot be read ({err.strerror})") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise RunFileError(f"{path}: is not a regular file (a device, pipe or socket); it is "
+                           "not what interp wrote")
+    if status.st_size > memory_available() // 2:
+        raise RunFileError(f"{path}: is {status.st_size / 1e9:.1f} GB, more than half the "
+                           "memory free to read it; it is not what interp wrote")
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """open() without waiting on a pipe for a writer that never comes."""
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 def read_json(path: Path) -> Any:
@@ -129,8 +142,9 @@ def read_jsonl(path: Path) -> list[Any]:
 
 def _numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
     """(line number, value) for each parsable line of ``path`` (``read_jsonl``)."""
-    if not path.is_file():
+    if not path.exists():
         return []
+    _check_readable(path)
     lines = path.read_bytes().split(b"\n")
     values, damaged = [], []
     for number, line in enumerate(lines, start=1):
@@ -180,7 +194,16 @@ def list_checkpoint_epochs(run_dir: Path) -> list[int]:
     directory = Path(run_dir) / CHECKPOINT_DIR
     if not directory.is_dir():
         return []
-    return sorted(int(p.stem) for p in directory.glob("*.safetensors") if p.stem.isdigit())
+    try:
+        names = os.listdir(directory)
+    except PermissionError:
+        raise RunFileError(f"{directory}: permission denied; make it readable (chmod u+rx) "
+                           "or run as its owner") from None
+    return sorted(int(name.removesuffix(".safetensors")) for name in names
+                  if _CHECKPOINT_NAME.match(name))
+
+
+_CHECKPOINT_NAME = re.compile(r"^[0-9]+\.safetensors$")
 
 
 def is_run_dir(path: Path) -> bool:
@@ -216,42 +239,80 @@ def versions() -> dict[str, str]:
 
 # Paths (relative to the run directory, "/"-separated) of everything the trainer and
 # interp.analyze write into a run directory; a directory holding anything else is the user's.
+# INCOMPLETE_FILE marks a run directory being made or replaced: written first, removed once
+# run.json is in place, so that a kill in between leaves a directory the next run may take.
+INCOMPLETE_FILE = ".incomplete"
 _OWNED_DIRS = re.compile(r"^(checkpoints|resume|analysis|analysis/[a-z_]+)$")
 _OWNED_FILES = re.compile(
-    r"^(run\.json|split\.safetensors|metrics\.jsonl|\.lock|checkpoints/\d+\.safetensors"
-    r"|resume/state\.safetensors|analysis/(\.lock|summary\.json|report\.html)"
-    r"|analysis/[a-z_]+/\d+\.(json|safetensors))$")
+    r"^(run\.json|split\.safetensors|metrics\.jsonl|\.lock|\.incomplete"
+    r"|checkpoints/[0-9]+\.safetensors|resume/state\.safetensors"
+    r"|analysis/(\.lock|summary\.json|report\.html)"
+    r"|analysis/[a-z_]+/[0-9]+\.(json|safetensors))$")
+_ANALYSIS_FILES = re.compile(
+    r"^(\.lock|summary\.json|report\.html|[a-z_]+/[0-9]+\.(json|safetensors))$")
 MAX_LISTED = 5
 
 
-def _is_owned_file(relative: str) -> bool:
-    """Whether a run wrote the file ``relative`` (its temporary files from a kill included)."""
+def _is_owned(relative: str, pattern: re.Pattern) -> bool:
+    """Whether ``pattern`` names the file ``relative`` or the one its temporary file (left
+    by a kill) was to replace."""
     head, _, name = relative.rpartition("/")
     target = temp_file_target(name)
     if target is not None:
         relative = f"{head}/{target}" if head else target
-    return bool(_OWNED_FILES.match(relative))
+    return bool(pattern.match(relative))
 
 
-def foreign_entries(path: Path) -> list[str]:
-    """What in the directory ``path`` a run did not write (relative paths, sorted): files and
-    directories that are not the run's own, and any symbolic link. Empty for a directory
-    holding only what runs write."""
-    path = Path(path)
+def _foreign(path: Path, files: re.Pattern, directories: re.Pattern) -> list[str]:
+    """What in the directory ``path`` the ``files`` and ``directories`` patterns do not name
+    (relative paths, sorted; a directory ends in "/" and is not entered): any symbolic link,
+    and any file with other names elsewhere (a hard link)."""
     foreign = []
-    for root, dirs, files in os.walk(path):
+    for root, dirs, names in os.walk(path):
         base = Path(root).relative_to(path).as_posix()
         prefix = "" if base == "." else f"{base}/"
         for name in list(dirs):
             relative = prefix + name
-            if os.path.islink(os.path.join(root, name)) or not _OWNED_DIRS.match(relative):
+            if os.path.islink(os.path.join(root, name)) or not directories.match(relative):
                 foreign.append(relative + "/")
                 dirs.remove(name)  # never descend into what is not the run's
-        for name in files:
-            relative = prefix + name
-            if os.path.islink(os.path.join(root, name)) or not _is_owned_file(relative):
+        for name in names:
+            relative, full = prefix + name, os.path.join(root, name)
+            status = os.lstat(full)
+            if (not stat.S_ISREG(status.st_mode) or status.st_nlink > 1
+                    or not _is_owned(relative, files)):
                 foreign.append(relative)
     return sorted(foreign)
+
+
+def is_run_record(path: Path) -> bool:
+    """Whether ``path`` (a run.json) holds what interp writes there: a JSON object with a
+    format number and a config object."""
+    try:
+        record = read_json(path)
+    except RunFileError:
+        return False
+    return (isinstance(record, dict) and isinstance(record.get("format"), int)
+            and isinstance(record.get("config"), dict))
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """What in the run directory ``path`` no run wrote (relative paths, sorted; see
+    ``_foreign``). Without a run.json that interp wrote, or the mark of an unfinished run,
+    the run files themselves count as foreign too (a user's own ``metrics.jsonl``): only the
+    lock file is taken for granted. Empty for a run's own directory."""
+    path = Path(path)
+    foreign = _foreign(path, _OWNED_FILES, _OWNED_DIRS)
+    if is_run_record(path / RUN_FILE) or (path / INCOMPLETE_FILE).is_file():
+        return foreign
+    return sorted({*foreign, *(e.name + ("/" if e.is_dir() else "") for e in path.iterdir()
+                               if e.name != LOCK_FILE)})
+
+
+def foreign_analysis_entries(root: Path) -> list[str]:
+    """What in the analysis directory ``root`` interp.analyze did not write (as
+    ``foreign_entries``): a user's summary.json in an --out is never overwritten."""
+    return _foreign(Path(root), _ANALYSIS_FILES, re.compile(r"^[a-z_]+$"))
 
 
 def _listed(entries: list[str]) -> str:
@@ -260,49 +321,21 @@ def _listed(entries: list[str]) -> str:
                     else "")
 
 
-def _remove_run_files(path: Path) -> None:
-    """Remove everything a run wrote in ``path`` (``foreign_entries`` must be empty), run.json
-    first so that an interrupted removal never leaves a run that looks whole. The run's own
-    lock file stays (its holder is the caller); an analysis in progress is refused."""
-    (path / RUN_FILE).unlink(missing_ok=True)
-    fsync_path(path)
-    analysis = path / ANALYSIS_DIR
-    if analysis.is_dir():
-        with DirectoryLock.acquire(analysis, "analysed"):
-            shutil.rmtree(analysis)
-    for name in (SPLIT_FILE, METRICS_FILE):
-        (path / name).unlink(missing_ok=True)
-    for name in (CHECKPOINT_DIR, RESUME_FILE.parent.name):
-        if (path / name).is_dir():
-            shutil.rmtree(path / name)
-    remove_stale_temp_files_of_run(path)
-    fsync_path(path)
-
-
-def remove_stale_temp_files_of_run(path: Path, subdirectories: tuple[str, ...] = (
-        "", CHECKPOINT_DIR, RESUME_FILE.parent.name)) -> list[Path]:
-    """Remove what writers killed mid-write left in the run ``path`` (in its top directory,
-    checkpoints/ and resume/ by default): the temporary files of the run's own files only.
-    The caller holds the lock of the directories concerned."""
-    removed = []
-    for sub in subdirectories:
-        prefix = f"{sub}/" if sub else ""
-        removed += remove_stale_temp_files(
-            path / sub, lambda target, prefix=prefix: bool(_OWNED_FILES.match(prefix + target)))
-    return removed
-
-
-_ANALYSIS_FILES = re.compile(r"^(summary\.json|report\.html|[a-z_]+/\d+\.(json|safetensors))$")
-
-
 def lock_analysis(root: Path) -> DirectoryLock:
     """Take the lock of an analysis directory (RUN/analysis, or interp.analyze's --out),
     creating it if needed, so that two analyses never write it at once (training may go on
-    meanwhile: it writes elsewhere); then remove what killed analyses left half-written."""
+    meanwhile: it writes elsewhere); then remove what killed analyses left half-written.
+    UserError if the directory holds anything interp.analyze does not write."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     lock = DirectoryLock.acquire(root, "analysed")
-    subdirectories = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    foreign = foreign_analysis_entries(root)
+    if foreign:
+        lock.release()
+        raise UserError(f"{root} holds files interp.analyze does not write "
+                        f"({_listed(foreign)}); give the analysis a directory of its own "
+                        "(--out)")
+    subdirectories = [p for p in root.iterdir() if p.is_dir()]
     for directory in (root, *subdirectories):
         prefix = "" if directory == root else f"{directory.name}/"
         remove_stale_temp_files(
@@ -319,13 +352,11 @@ class RunWriter:
     lock on RUN/.lock) from ``create`` or ``reopen`` until ``close`` or the process's end, so
     two processes never write one run directory at once."""
 
-    def __init__(self, path: Path, lock: DirectoryLock):
+    def __init__(self, path: Path, lock: DirectoryLock,
+                 analysis_lock: DirectoryLock | None = None):
         self.path = Path(path)
         self.lock = lock
-
-    def close(self) -> None:
-        """Release the run's lock (the kernel also does when the process ends)."""
-        self.lock.release()
+        self._analysis_lock = analysis_lock  # held from reserve() until the old run is gone
 
     def __enter__(self) -> RunWriter:
         return self
@@ -333,63 +364,101 @@ class RunWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @staticmethod
+    def check_can_create(path: Path, *, force: bool = False) -> None:
+        """UserError unless ``create`` may write a run at ``path`` (it writes nothing).
+
+        ``path`` may be absent, empty (it may be a link to an empty directory, or a mount
+        point), or hold an unfinished run (``INCOMPLETE_FILE``); with ``force``, also a run.
+        Anything a run does not write is refused, named, whatever ``force`` says.
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path} is a file, not a directory; choose another --out")
+        if not path.is_dir() or not any(e.name != LOCK_FILE for e in path.iterdir()):
+            return
+        foreign = foreign_entries(path)
+        if foreign and is_run_record(path / RUN_FILE):
+            raise UserError(f"--force replaces only what a run wrote, and {path} also holds "
+                            f"{_listed(foreign)}; move those away or choose another --out")
+        if foreign:
+            raise UserError(f"{path} is a non-empty directory that is not a run (it holds "
+                            f"{_listed(foreign)}); choose another --out")
+        if is_run_record(path / RUN_FILE) and not (path / INCOMPLETE_FILE).exists() and (
+                not force):
+            raise UserError(f"{path} already holds a run; pass --resume to continue it or "
+                            "--force to replace it")
+
+    @classmethod
+    def reserve(cls, path: Path, *, force: bool = False) -> RunWriter:
+        """Take the lock of ``path`` (created if absent) for a new run, with the lock of its
+        analysis when a run there is to be replaced, after ``check_can_create``: nothing is
+        written or removed yet (``create`` does). Reserving every run of a sweep first means
+        that none is touched unless all can be."""
+        path = Path(path)
+        cls.check_can_create(path, force=force)
+        path.mkdir(parents=True, exist_ok=True)
+        lock = DirectoryLock.acquire(path)
+        locks = [lock]
+        try:
+            cls.check_can_create(path, force=force)  # as it is now that we hold the lock
+            if (path / ANALYSIS_DIR).is_dir():
+                locks.append(DirectoryLock.acquire(path / ANALYSIS_DIR, "analysed"))
+        except BaseException:
+            for held in locks:
+                held.release()
+            raise
+        return cls(path, lock, locks[1] if len(locks) > 1 else None)
+
     @classmethod
     def create(cls, path: Path, config: RunConfig, train_idx: torch.Tensor,
                test_idx: torch.Tensor, *, force: bool = False,
                runtime: Mapping[str, Any] | None = None,
-               stored: Mapping[str, torch.Tensor] | None = None) -> RunWriter:
-        """Start a new run directory; returns its writer, holding the run's lock.
+               stored: Mapping[str, torch.Tensor] | None = None,
+               reserved: RunWriter | None = None) -> RunWriter:
+        """Start a new run directory at ``path``; returns its writer, holding the run's lock.
 
-        A new directory appears whole or not at all: it is built under a temporary name
-        beside ``path`` and renamed into place. With ``force``, an existing run at ``path``
-        is replaced: only the files it wrote are removed, and a directory holding anything
-        else is refused (``check_can_create``). ``stored``: the tensors of a randomly
-        generated data set (``Task.stored``), kept in split.safetensors so that
-        ``Run.task()`` returns exactly the trained data.
+        ``reserved``: the writer ``reserve`` returned for ``path`` (else it is reserved
+        here). The directory is marked unfinished first (``INCOMPLETE_FILE``), a run being
+        replaced loses the files it wrote (run.json first), then split.safetensors and
+        run.json are written and the mark removed: a kill at any instant leaves a directory
+        that the next run given this --out takes over, with or without --force. ``stored``:
+        the tensors of a randomly generated data set (``Task.stored``), kept in
+        split.safetensors so that ``Run.task()`` returns exactly the trained data.
         """
-        path = Path(path)
-        cls.check_can_create(path, force=force)
-        files = _new_run_files(config, train_idx, test_idx, runtime, stored)
-        if path.is_dir() and any(path.iterdir()):  # replacing a run (force)
-            lock = DirectoryLock.acquire(path)
-            try:
-                cls.check_can_create(path, force=force)  # as it is now that we hold the lock
-                _remove_run_files(path)
-                for name, data in files.items():  # run.json last: then it is a run again
-                    atomic_write_bytes(path / name, data)
-            except BaseException:
-                lock.release()
-                raise
-            return cls(path, lock)
-        return cls(path, _create_whole(path, files))
+        writer = reserved if reserved is not None else cls.reserve(path, force=force)
+        try:
+            if writer._analysis_lock is None and (writer.path / ANALYSIS_DIR).is_dir():
+                writer._analysis_lock = DirectoryLock.acquire(writer.path / ANALYSIS_DIR,
+                                                              "analysed")  # appeared since
+            files = _new_run_files(config, train_idx, test_idx, runtime, stored)
+            atomic_write_bytes(writer.path / INCOMPLETE_FILE, b"")
+            _remove_run_files(writer.path)
+            for name, data in files.items():  # run.json last: then it is a run
+                atomic_write_bytes(writer.path / name, data)
+            (writer.path / INCOMPLETE_FILE).unlink()
+            fsync_path(writer.path)
+        except BaseException:
+            writer.close()
+            raise
+        writer._release_analysis()
+        return writer
 
-    @staticmethod
-    def check_can_create(path: Path, *, force: bool = False) -> None:
-        """UserError unless ``create`` may write a run at ``path`` (it writes nothing)."""
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise UserError(f"--out {path} is a file, not a directory; choose another --out")
-        if not path.is_dir() or not any(path.iterdir()):
-            return
-        foreign = foreign_entries(path)
-        if is_run_dir(path) and not foreign:
-            if not force:
-                raise UserError(f"{path} already holds a run; pass --resume to continue it or "
-                                "--force to replace it")
-        elif is_run_dir(path):
-            raise UserError(f"--force replaces only what a run wrote, and {path} also holds "
-                            f"{_listed(foreign)}; move those away or choose another --out")
-        elif foreign:
-            raise UserError(f"{path} is a non-empty directory that is not a run (it holds "
-                            f"{_listed(foreign)}); choose another --out")
-        elif not force:
-            raise UserError(f"{path} holds the files of an unfinished run (no {RUN_FILE}: its "
-                            "creation was interrupted); pass --force to replace it")
+    def _release_analysis(self) -> None:
+        if self._analysis_lock is not None:
+            self._analysis_lock.release()
+            self._analysis_lock = None
+
+    def close(self) -> None:
+        """Release the run's locks (the kernel also does when the process ends)."""
+        self._release_analysis()
+        self.lock.release()
 
     @classmethod
     def reopen(cls, path: Path, config: RunConfig | None) -> tuple[RunWriter, RunConfig]:
         """Open an existing run to resume it, taking its lock; ``config``, if given, must
-        equal the stored one. Temporary files of a killed writer are removed."""
+        equal the stored one. Its layout is checked before anything is written, and
+        temporary files of a killed writer are removed."""
         path = Path(path)
         if not is_run_dir(path):
             raise UserError(f"--resume: {path} holds no run to resume; drop --resume to "
@@ -402,7 +471,9 @@ class RunWriter:
                 raise UserError(f"{path} holds a different run (config differs in "
                                 f"{', '.join(differing)}); drop the config options to resume "
                                 "it, or pass --force to replace it")
+            _check_layout(path)
             remove_stale_temp_files_of_run(path)
+            (path / INCOMPLETE_FILE).unlink(missing_ok=True)  # a kill after run.json's write
         except BaseException:
             lock.release()
             raise
@@ -476,52 +547,46 @@ def _new_run_files(config: RunConfig, train_idx: torch.Tensor, test_idx: torch.T
     return {SPLIT_FILE: split, RUN_FILE: (json_text(record, indent=2) + "\n").encode()}
 
 
-def _create_whole(path: Path, files: Mapping[str, bytes]) -> DirectoryLock:
-    """Create the run directory ``path`` (absent or empty) holding ``files``, atomically:
-    built in a temporary directory beside it, locked, then renamed into place. Returns the
-    lock, held. Leftovers of creations killed earlier are removed first."""
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name[:32]}."
-    _remove_abandoned_creations(parent, prefix)
-    building = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=".tmp"))
-    lock = None
-    try:
-        os.chmod(building, 0o777 & ~umask())  # mkdtemp makes 0700
-        lock = DirectoryLock.acquire(building)
-        for name, data in files.items():
-            atomic_write_bytes(building / name, data)
-        try:
-            os.rename(building, path)  # replaces an empty directory, never a non-empty one
-        except OSError as err:
-            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            raise UserError(f"{path} was created by another process meanwhile; choose another "
-                            "--out") from None
-        fsync_path(parent)
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    lock.directory = path
-    return lock
+def _remove_run_files(path: Path) -> None:
+    """Remove everything a run wrote in ``path`` (``foreign_entries`` must be empty), run.json
+    first so that an interrupted removal never leaves a run that looks whole. The lock file
+    stays; the caller holds it, and the analysis's lock if there is an analysis."""
+    (path / RUN_FILE).unlink(missing_ok=True)
+    fsync_path(path)
+    for name in (SPLIT_FILE, METRICS_FILE):
+        (path / name).unlink(missing_ok=True)
+    for name in (CHECKPOINT_DIR, RESUME_FILE.parent.name, ANALYSIS_DIR):
+        if (path / name).is_dir():
+            shutil.rmtree(path / name)
+    remove_stale_temp_files_of_run(path)
+    fsync_path(path)
 
 
-def _remove_abandoned_creations(parent: Path, prefix: str) -> None:
-    """Remove the temporary directories ``_create_whole`` left in ``parent`` when killed:
-    named PREFIX*.tmp, unlocked (their creator is gone) and holding only run files."""
-    for entry in parent.iterdir():
-        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
-            continue
-        if not entry.is_dir() or entry.is_symlink() or foreign_entries(entry):
-            continue
-        try:
-            lock = DirectoryLock.acquire(entry)
-        except UserError:
-            continue  # a creation in progress
-        with lock:
-            shutil.rmtree(entry, ignore_errors=True)
+def remove_stale_temp_files_of_run(path: Path, subdirectories: tuple[str, ...] = (
+        "", CHECKPOINT_DIR, RESUME_FILE.parent.name)) -> list[Path]:
+    """Remove what writers killed mid-write left in the run ``path`` (in its top directory,
+    checkpoints/ and resume/ by default): the temporary files of the run's own files only.
+    The caller holds the lock of the directories concerned."""
+    removed = []
+    for sub in subdirectories:
+        prefix = f"{sub}/" if sub else ""
+        removed += remove_stale_temp_files(
+            path / sub, lambda target, prefix=prefix: bool(_OWNED_FILES.match(prefix + target)))
+    return removed
+
+
+def _check_layout(path: Path) -> None:
+    """RunFileError unless the run's directories and files are what they should be (a file
+    where checkpoints/ belongs, a directory where metrics.jsonl does: a damaged run), so that
+    resuming never writes into a run it then cannot continue."""
+    expected = {CHECKPOINT_DIR: True, RESUME_FILE.parent.name: True, str(RESUME_FILE): False,
+                SPLIT_FILE: False, METRICS_FILE: False}
+    for name, directory in expected.items():
+        target = path / name
+        if os.path.lexists(target) and target.is_dir() != directory:
+            raise RunFileError(f"{target}: should be a {'directory' if directory else 'file'}; "
+                               "the run is damaged: move it away, or pass --force to start "
+                               "again")
 
 
 def _differing_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -583,7 +648,11 @@ class Run:
         written as null (NaN or infinite, e.g. the losses of a diverged run) read as NaN."""
         import pandas as pd
 
-        rows = read_metric_rows(self.path / METRICS_FILE)
+        try:
+            rows = read_metric_rows(self.path / METRICS_FILE)
+        except RunFileError as err:
+            warn(f"{err}; the run's metrics are left out")
+            rows = []
         frame = pd.DataFrame(rows)
         for column in frame.columns:  # null (a NaN or infinite value) back to NaN
             numbers = pd.to_numeric(frame[column], errors="coerce")
@@ -642,11 +711,17 @@ class Run:
 
     def task(self):
         """The exact data and train/test split this run was trained on."""
+        from interp.resources import check_task_fits
         from interp.tasks import build_task
 
+        check_task_fits(self.config, str(self.path / RUN_FILE))
         task = build_task(self.config.task, self.config.model, stored=self.stored_data())
         train_idx, test_idx = self.split()
         _check_split(train_idx, test_idx, len(task.inputs), self.path / SPLIT_FILE)
+        if len(train_idx) != len(task.train_idx):
+            raise RunFileError(f"{self.path / SPLIT_FILE}: {len(train_idx)} training examples, "
+                               f"where the run's config makes {len(task.train_idx)}; the file "
+                               "is damaged or belongs to another run")
         return task.with_split(train_idx, test_idx)
 
     def model(self, epoch: int | None = None, device: str | torch.device = "cpu",

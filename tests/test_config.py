@@ -68,12 +68,15 @@ def test_alpha_needs_the_centred_objective():
 
 
 @pytest.mark.parametrize("assignment, message", [
-    ("optim.lr=NaN", "optim.lr must be a finite number, got nan"),
-    ("optim.lr=Infinity", "optim.lr must be a finite number, got inf"),
-    ("optim.weight_decay=-Infinity", "optim.weight_decay must be a finite number, got -inf"),
-    ("optim.betas=[0.9, NaN]", "optim.betas must be a finite number, got nan"),
-    ("model.init_scale=1e999", "model.init_scale must be a finite number, got inf"),
-    ("objective.alpha=NaN", "objective.alpha must be a finite number, got nan"),
+    ("optim.lr=NaN", "optim.lr must be a finite number within \\+-1e\\+09, got nan"),
+    ("optim.lr=Infinity", "optim.lr must be a finite number within \\+-1e\\+09, got inf"),
+    ("optim.weight_decay=-Infinity",
+     "optim.weight_decay must be a finite number within \\+-1e\\+09, got -inf"),
+    ("optim.betas=[0.9, NaN]", "optim.betas must be a finite number within \\+-1e\\+09, got nan"),
+    ("model.init_scale=1e999",
+     "model.init_scale must be a finite number within \\+-1e\\+09, got inf"),
+    ("objective.alpha=NaN",
+     "objective.alpha must be a finite number within \\+-1e\\+09, got nan"),
     ("optim.update_noise=Infinity", "optim.update_noise must be a finite number"),
     ("schedule.epochs=1e30", "schedule.epochs must fit a signed 64-bit integer"),
     ("optim.warmup_steps=9223372036854775808", "optim.warmup_steps must fit a signed 64-bit"),
@@ -86,6 +89,9 @@ def test_alpha_needs_the_centred_objective():
     ("optim.warmup_steps=-1", "optim.warmup_steps must be >= 0"),
     ("model.init_scale=0", "model.init_scale must be positive"),
     ("task.p=4000000000", "task.p=4000000000 gives 1.6e\\+19 examples, more than an int64"),
+    ("optim.lr=1e39", "optim.lr must be a finite number within \\+-1e\\+09, got 1e\\+39"),
+    ("optim.update_noise=1e300", "optim.update_noise must be a finite number within"),
+    ("objective.alpha=1e-300", "objective.alpha must be at least 1e-09"),
 ])
 def test_numbers_must_be_finite_and_fit_64_bits(assignment, message):
     with pytest.raises(ConfigError, match=message) as info:

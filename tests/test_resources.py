@@ -73,6 +73,8 @@ ISSUE_CASES = [
      ["of disk space", "1.0e10 checkpoints", "raise schedule.checkpoint_every"]),
     ("nanda", ["model.d_model=100000"], ["of memory", "model.d_model=100000",
                                          "lower model.d_model"]),
+    ("kumar-teacher", ["task.hidden=[60000,60000]"], ["of memory",
+                                                       "task.hidden=[60000, 60000]"]),
 ]
 
 

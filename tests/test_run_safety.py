@@ -141,15 +141,31 @@ def test_force_replaces_a_run_removing_exactly_its_files(run_copy):
     assert run.metrics["epoch"].tolist() == [0, 5, 10]
 
 
-def test_an_interrupted_force_is_finished_by_force_only(run_copy):
-    (run_copy / "run.json").unlink()  # --force removes run.json first; then the kill came
-    before = snapshot(run_copy)
-    plain = run_in_process("interp.train", *QUICK, "--out", str(run_copy))
-    assert_one_line_error(plain, "unfinished run", "--force")
-    assert snapshot(run_copy) == before
-    forced = run_in_process("interp.train", *QUICK, "--out", str(run_copy), "--force")
-    assert forced.returncode == 0, forced.stderr
-    assert Run.load(run_copy).config.preset == "tiny"
+def test_an_interrupted_replacement_is_taken_over_by_the_next_run(run_copy):
+    (run_copy / ".incomplete").write_bytes(b"")  # --force marks the run, removes run.json...
+    (run_copy / "run.json").unlink()  # ...and then the kill came
+    assert_one_line_error(run_in_process("interp.train", "--out", str(run_copy), "--resume"),
+                          "holds no run to resume")
+    result = run_in_process("interp.train", *QUICK, "--out", str(run_copy))
+    assert result.returncode == 0, result.stderr
+    assert Run.load(run_copy).config.preset == "tiny" and not (run_copy / ".incomplete").exists()
+
+
+@pytest.mark.parametrize("files", [{"metrics.jsonl": "my experiment log\n"},
+                                   {"run.json": '{"name": "my web app"}',
+                                    "metrics.jsonl": '{"t": 1}\n'},
+                                   {"checkpoints/1.safetensors": "mine"}],
+                         ids=["lone-metrics", "run.json-not-a-run", "lone-checkpoint"])
+def test_files_named_like_a_runs_are_not_a_run_without_its_run_json(tmp_path, files):
+    out = tmp_path / "mine"
+    for name, text in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    before = snapshot(out)
+    for extra in ([], ["--force"]):
+        result = run_in_process("interp.train", *QUICK, "--out", str(out), *extra)
+        assert_one_line_error(result, "not a run", sorted(files)[0].split("/")[0])
+    assert snapshot(out) == before
 
 
 # --- 2. no path comes from a config string ---------------------------------------------------
@@ -243,13 +259,45 @@ def test_two_analyses_of_one_run_never_interleave(run_copy):
     assert_one_line_error(result, "being analysed by another process", f"PID {os.getpid()}")
 
 
-def test_force_waits_for_no_analysis_it_would_delete(run_copy):
+def test_force_touches_nothing_while_the_run_is_being_analysed(run_copy):
+    (run_copy / "analysis").mkdir()
     before = snapshot(run_copy)
     with lock_analysis(run_copy / "analysis"):
         result = run_in_process("interp.train", *QUICK, "--out", str(run_copy), "--force")
-    assert result.returncode == 2 and "being analysed" in result.stderr, result.stderr
-    assert {k: v for k, v in snapshot(run_copy).items() if k != "run.json"} == {
-        k: v for k, v in before.items() if k != "run.json"}
+    assert_one_line_error(result, "being analysed")
+    assert snapshot(run_copy) == before and Run.load(run_copy).is_complete
+
+
+def test_a_refused_sweep_force_replaces_none_of_its_runs(tmp_path):
+    out = tmp_path / "sweep"
+    sweep = ["--preset", "tiny", "--set", "schedule.epochs=2", "--sweep", "seed=0:3", "--quiet",
+             "--out", str(out)]
+    assert run_in_process("interp.train", *sweep).returncode == 0
+    before = snapshot(out)
+    with DirectoryLock.acquire(out / "model.seed=2"):  # another process writes the last run
+        result = run_in_process("interp.train", *sweep, "--force")
+    assert_one_line_error(result, "model.seed=2 is being written")
+    assert snapshot(out) == before
+
+
+def test_analyze_out_never_overwrites_a_users_files(run_copy, tmp_path):
+    mine = tmp_path / "userdir"
+    mine.mkdir()
+    (mine / "summary.json").write_text('{"mine": true}')
+    before = snapshot(mine)
+    run_files = snapshot(run_copy)
+    for out, message in ((mine, "is not a directory interp.analyze made"),
+                         (run_copy, "holds files interp.analyze does not write")):
+        result = run_in_process("interp.analyze", str(run_copy), "--only", "fourier", "--out",
+                                str(out))
+        assert_one_line_error(result, message)
+    assert snapshot(mine) == before and snapshot(run_copy) == run_files
+    fresh = tmp_path / "fresh"
+    assert run_in_process("interp.analyze", str(run_copy), "--only", "fourier", "--out",
+                          str(fresh)).returncode == 0
+    again = run_in_process("interp.analyze", str(run_copy), "--only", "fourier", "--out",
+                           str(fresh))  # its own directory: reused
+    assert again.returncode == 0, again.stderr
 
 
 def test_the_lock_is_per_process_and_released_by_close(tmp_path):
@@ -273,34 +321,87 @@ def write(path, data):
     if path.name == "split.safetensors":
         os.kill(os.getpid(), signal.SIGKILL)  # between the folder and its run.json
 runs.atomic_write_bytes = write
-runs.RunWriter.create(sys.argv[1], small_config(), torch.arange(5), torch.arange(5, 10))
+runs.RunWriter.create(sys.argv[1], small_config(), torch.arange(264), torch.arange(264, 529))
 """
 
 
-def test_a_kill_during_creation_leaves_nothing_and_the_rerun_works(tmp_path):
+def test_a_kill_during_creation_leaves_a_folder_the_rerun_takes_over(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
     killed = subprocess.run([sys.executable, "-c", _KILLED_CREATION, str(out)], env=env,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert not out.exists()
-    leftovers = [p.name for p in tmp_path.iterdir()]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".run.")  # the unfinished build
-    result = run_in_process("interp.train", *QUICK, "--out", str(out))
+    assert sorted(p.name for p in out.iterdir()) == [".incomplete", ".lock", "split.safetensors"]
+    with pytest.raises(RunFileError, match="not a run directory"):
+        Run.load(out)
+    result = run_in_process("interp.train", *QUICK, "--out", str(out))  # no --force needed
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # the abandoned build is gone
+    assert Run.load(out).config.preset == "tiny" and not (out / ".incomplete").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
-def test_a_failed_creation_removes_its_temporary_directory(tmp_path, monkeypatch):
+def test_a_failed_creation_leaves_a_folder_the_rerun_takes_over(tmp_path, monkeypatch):
     import interp.runs as runs
 
+    real = runs.atomic_write_bytes
+
     def fail(path, data):
-        raise OSError(28, "No space left on device", str(path))
+        if path.name == "split.safetensors":
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
 
     monkeypatch.setattr(runs, "atomic_write_bytes", fail)
     with pytest.raises(OSError):
-        RunWriter.create(tmp_path / "run", small_config(), torch.arange(5), torch.arange(5, 9))
-    assert list(tmp_path.iterdir()) == []
+        RunWriter.create(tmp_path / "run", small_config(), torch.arange(264),
+                         torch.arange(264, 529))
+    monkeypatch.setattr(runs, "atomic_write_bytes", real)
+    RunWriter.create(tmp_path / "run", small_config(), torch.arange(264),
+                     torch.arange(264, 529)).close()
+    assert Run.load(tmp_path / "run").config == small_config()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(run_copy, tmp_path,
+                                                                       link):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run_copy / ".lock").unlink()
+    if link == "symlink":
+        (run_copy / ".lock").symlink_to(victim)
+    else:
+        os.link(victim, run_copy / ".lock")
+    for args, message in ((["--resume"], ".lock is a link"),
+                          ([*QUICK, "--force"], "also holds .lock")):
+        result = run_in_process("interp.train", *args, "--out", str(run_copy))
+        assert_one_line_error(result, message)
+    (run_copy / "analysis").mkdir()
+    (run_copy / "analysis" / ".lock").symlink_to(victim)
+    assert_one_line_error(run_in_process("interp.analyze", str(run_copy), "--only", "fourier"),
+                          ".lock is a link")
+    assert victim.read_text() == "precious"
+
+
+def test_hidden_neighbours_of_a_new_run_are_left_alone(trained, tmp_path):
+    shutil.copytree(trained, tmp_path / ".myrun.backup-2024.tmp")
+    (tmp_path / ".myrun.backup-2024.tmp" / ".lock").unlink()
+    (tmp_path / ".myrun.keep.tmp").mkdir()
+    before = snapshot(tmp_path)
+    result = run_in_process("interp.train", *QUICK, "--out", str(tmp_path / "myrun"))
+    assert result.returncode == 0, result.stderr
+    after = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("myrun")}
+    assert after == before and (tmp_path / ".myrun.keep.tmp").is_dir()
+
+
+@pytest.mark.parametrize("kind", ["symlink-to-empty-dir", "empty-dir"])
+def test_out_may_be_an_existing_empty_directory_or_a_link_to_one(tmp_path, kind):
+    real = tmp_path / "real"
+    real.mkdir()
+    out = real if kind == "empty-dir" else tmp_path / "link"
+    if kind != "empty-dir":
+        out.symlink_to(real, target_is_directory=True)
+    result = run_in_process("interp.train", *QUICK, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert Run.load(real).is_complete
 
 
 def test_stale_temporary_files_of_the_run_are_removed_on_resume(run_copy):
@@ -389,6 +490,8 @@ RESUME_DAMAGE = {
     "optimizer-groups-wrong": lambda t, m: m["optim_groups"].append({"params": []}) or m,
     "rng-state-wrong-size": lambda t, m: _set(t, "rng/generator",
                                               torch.zeros(7, dtype=torch.uint8)) and m,
+    "rng-state-all-zeros": lambda t, m: _set(t, "rng/generator",
+                                             torch.zeros_like(t["rng/generator"])) and m,
 }
 
 
@@ -425,6 +528,7 @@ SPLIT_DAMAGE = {
     "overlapping": lambda train, test: (train, torch.cat([test[:-1], train[:1]])),
     "empty-train": lambda train, test: (train[:0], torch.cat([train, test])),
     "two-dimensional": lambda train, test: (train[None], test),
+    "train-and-test-swapped": lambda train, test: (test, train),
 }
 
 
@@ -459,25 +563,6 @@ def test_a_config_or_sweep_file_that_is_a_directory_is_one_line(tmp_path):
                           "is a directory")
     assert_one_line_error(run_in_process("interp.train", "--preset", "tiny", "--sweep-file",
                               str(tmp_path), "--quiet"), "is a directory")
-
-
-@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
-                    reason="as root, a file is unreadable only to another user (needs setpriv)")
-def test_an_unreadable_checkpoint_says_permission_denied(tmp_path):
-    directory = tmp_path / "locked"
-    directory.mkdir()
-    file = directory / "0000000.safetensors"
-    save_tensors(file, {"w": torch.ones(2)})
-    file.chmod(0o000)
-    code = f"from interp.runs import load_tensors; load_tensors({str(file)!r})"
-    command = [sys.executable, "-c", code]
-    if os.geteuid() == 0:  # root reads anything: read as nobody instead
-        tmp_path.chmod(0o755)
-        directory.chmod(0o755)
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert "permission denied" in result.stderr and "no such file" not in result.stderr
 
 
 # --- property: random damage to any run file never gives a traceback -------------------------
@@ -531,3 +616,129 @@ def test_random_damage_to_a_run_file_is_used_or_refused_in_one_line(trained, tmp
         for kept in ("run.json", "split.safetensors", "checkpoints/0000040.safetensors"):
             if kept != name:
                 assert (run / kept).read_bytes() == (trained / kept).read_bytes()
+
+
+# --- the adversarial review's cases -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["checkpoints-is-a-file", "resume-is-a-file",
+                                    "state-is-a-directory", "metrics-is-a-directory"])
+def test_resume_checks_the_layout_before_writing_anything(run_copy, damage):
+    target = {"checkpoints-is-a-file": "checkpoints", "resume-is-a-file": "resume",
+              "state-is-a-directory": "resume/state.safetensors",
+              "metrics-is-a-directory": "metrics.jsonl"}[damage]
+    shutil.rmtree(run_copy / target) if (run_copy / target).is_dir() else (
+        run_copy / target).unlink()
+    if damage.endswith("a-file"):
+        (run_copy / target).write_text("not what interp wrote")
+    else:
+        (run_copy / target).mkdir()
+    before = snapshot(run_copy)
+    result = run_in_process("interp.train", "--out", str(run_copy), "--resume", "--quiet")
+    assert_one_line_error(result, f"{run_copy / target}: should be a")
+    assert snapshot(run_copy) == before
+
+
+def test_a_lost_resume_state_restarts_with_a_warning(run_copy):
+    shutil.rmtree(run_copy / "resume")
+    (run_copy / "checkpoints" / "0000060.safetensors").unlink()
+    result = run_in_process("interp.train", "--out", str(run_copy), "--resume", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "no resume state" in result.stderr and "restarts from epoch 0" in result.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"task": {"p": 20011}}, "task.p=20011"),
+    ({"schedule": {"epochs": 10**15}}, "of disk space"),
+], ids=["huge-task", "huge-schedule"])
+def test_an_edited_run_json_cannot_make_resume_or_analyze_allocate_without_bound(
+        run_copy, edit, message):
+    record = json.loads((run_copy / "run.json").read_text())
+    for section, values in edit.items():
+        record["config"][section].update(values)
+    (run_copy / "run.json").write_text(json.dumps(record))
+    (run_copy / "checkpoints" / "0000060.safetensors").unlink()
+    start = time.perf_counter()
+    assert_one_line_error(run_in_process("interp.train", "--out", str(run_copy), "--resume",
+                                         "--quiet"), message)
+    if "task" in edit:
+        assert_one_line_error(run_in_process("interp.analyze", str(run_copy)),
+                              "building its task (task.p=20011) needs about")
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_checkpoint_that_is_not_a_regular_file_is_skipped_not_read(run_copy, kind):
+    file = checkpoint_path(run_copy, 20)
+    file.unlink()
+    if kind == "fifo":
+        os.mkfifo(file)
+    else:
+        file.symlink_to("/dev/zero")
+    with pytest.raises(RunFileError, match="not a regular file"):
+        Run.load(run_copy).weights(20)
+    result = run_in_process("interp.analyze", str(run_copy), "--only", "fourier")
+    assert result.returncode == 0 and "skipping checkpoint" in result.stderr, result.stderr
+
+
+def _read_as_another_user(trained: Path, unreadable: str, code: str
+                          ) -> subprocess.CompletedProcess:
+    """Run ``code`` (``RUN`` stands for the run's path) on a copy of ``trained`` whose file
+    ``unreadable`` has mode 000, as another user when we are root (root reads anything)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as scratch:  # reachable by another user
+        run = Path(scratch) / "run"
+        shutil.copytree(trained, run)
+        for path in (Path(scratch), run, *[p for p in run.rglob("*") if p.is_dir()]):
+            path.chmod(0o755)
+        (run / unreadable).chmod(0o000)
+        command = [sys.executable, "-c", code.replace("RUN", repr(str(run)))]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+AS_ANOTHER_USER = pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                                     reason="as root, only another user (setpriv) is refused")
+
+
+@AS_ANOTHER_USER
+def test_an_unreadable_checkpoint_says_permission_denied(trained):
+    result = _read_as_another_user(trained, "checkpoints/0000020.safetensors",
+                                   "import interp; interp.Run.load(RUN).weights(20)")
+    assert "0000020.safetensors: permission denied" in result.stderr, result.stderr
+    assert "no such file" not in result.stderr
+
+
+@AS_ANOTHER_USER
+def test_unreadable_metrics_are_left_out_with_a_warning(trained):
+    result = _read_as_another_user(trained, "metrics.jsonl",
+                                   "import interp; print(len(interp.Run.load(RUN).metrics))")
+    assert result.stdout.strip() == "0" and "permission denied" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_only_ascii_digits_name_a_checkpoint(run_copy):
+    shutil.copy(checkpoint_path(run_copy, 20), run_copy / "checkpoints" /
+                "\u0660\u0660\u0660\u0660\u0660\u0665\u0660.safetensors")
+    assert Run.load(run_copy).checkpoint_epochs == [0, 20, 40, 60]
+
+
+def test_alphas_that_would_share_a_run_are_refused(tmp_path):
+    result = run_in_process("interp.figures", "alpha-sweep", "--preset", "tiny", "--epochs",
+                            "2", "--alphas", "1", "1.0000001", "--runs-dir",
+                            str(tmp_path / "runs"), "--out", str(tmp_path / "figs"))
+    assert_one_line_error(result, "name the same run twice (alpha1, alpha1)")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_analysis_probes_that_cannot_fit_are_refused(run_copy, monkeypatch):
+    import interp.resources as resources
+
+    monkeypatch.setattr(resources, "memory_available", lambda: 5 * 10**6)  # 5 MB free
+    result = run_in_process("interp.analyze", str(run_copy), "--only", "lazy_rich",
+                            "--probes", "200")
+    assert_one_line_error(result, "--probes 200: the NTK's Jacobian on 200 probes",
+                          "lower --probes")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 import torch
 from conftest import REPO, run_cli, small_config
@@ -63,7 +64,11 @@ def test_sigkilled_run_resumes_to_bit_identical_weights(tmp_path, config_file, o
     assert b.checkpoint_epochs == a.checkpoint_epochs
     for key, value in a.weights(last).items():
         assert torch.equal(value, b.weights(last)[key]), key
-    assert a.metrics.equals(b.metrics)  # no duplicated or missing rows either
+    # no duplicated or missing rows either; the values to float32 rounding, as an evaluation's
+    # matmul may split its sums differently from one process to another (seen once in ~10
+    # suites: 2.911253 against 2.911254 at epoch 0, the weights bit-identical)
+    assert a.metrics["epoch"].tolist() == b.metrics["epoch"].tolist()
+    pd.testing.assert_frame_equal(a.metrics, b.metrics, check_exact=False, rtol=1e-6)
 
 
 def test_resume_drops_a_torn_metrics_line(tmp_path):

@@ -23,6 +23,20 @@ def applies(run) -> bool:
     return True
 
 
+def _check_jacobian_fits(n_probes: int, weights: dict, requested: int) -> None:
+    """UserError unless the NTK's Jacobian (one output's [probes, weights], float32) fits in
+    half the free memory (``interp.analysis.lazy_rich.ntk_gram``)."""
+    from interp.errors import UserError
+    from interp.resources import memory_available
+
+    n_weights = sum(weight.numel() for weight in weights.values())
+    need, available = 4 * n_probes * n_weights, memory_available()
+    if need > available // 2:
+        raise UserError(f"--probes {requested}: the NTK's Jacobian on {n_probes} probes of "
+                        f"this model's {n_weights} weights needs about {need / 1e9:.1f} GB, more "
+                        f"than half the {available / 1e9:.1f} GB available; lower --probes")
+
+
 def hidden_hook_names(model) -> list[str]:
     """Hook points that carry hidden representations (MLP outputs, residual stream)."""
     return sorted(name for name in getattr(model, "hook_dict", {})
@@ -100,6 +114,7 @@ def analyze(context: Context) -> AnalyzerResult:
     data = task_data(task, build_loss(run.config.objective.loss, run.config.objective.loss_dtype),
                      options.probes, options.probe_seed, key,
                      COMBINATIONS.get(task.info.get("op"), "add"), options.device)
+    _check_jacobian_fits(len(data.probe_inputs), trainable_weights(model), options.probes)
     params = {"probes": options.probes, "probe_seed": options.probe_seed, "kernels": kinds,
               "hooks": hooks, "key_frequencies": key, "version": VERSION}
     reference: Reference | None = None

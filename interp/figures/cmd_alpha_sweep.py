@@ -34,15 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     from interp.analysis.curves import landmarks
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha
-    from interp.figures.run_options import obtain_runs
+    from interp.figures.run_options import obtain_alpha_runs
     from interp.presets import get_preset
 
     base = get_preset(args.preset)
     configs = {alpha: configured(base, args, "objective.centered=true",
                                  f"objective.alpha={alpha!r}") for alpha in args.alphas}
-    runs = obtain_runs({f"alpha{alpha:g}": config for alpha, config in configs.items()},
-                       args.runs_dir, args.device)
-    runs = {alpha: runs[f"alpha{alpha:g}"] for alpha in configs}
+    runs = obtain_alpha_runs(configs, args.runs_dir, args.device)
     metrics = {alpha: run.metrics for alpha, run in runs.items()}
     figure = loss_curves_by_alpha(metrics, "Output scale alpha: test (solid) and train "
                                   "(dashed) loss", "cross-entropy", log_epochs=False)

@@ -21,15 +21,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha, loss_decomposition
-    from interp.figures.run_options import obtain_runs
+    from interp.figures.run_options import obtain_alpha_runs
     from interp.presets import get_preset
 
     base = get_preset("kumar-committee")
     configs = {alpha: configured(base, args, f"objective.alpha={alpha}")
                for alpha in args.alphas}
-    runs = obtain_runs({f"alpha{alpha:g}": config for alpha, config in configs.items()},
-                       args.runs_dir, args.device)
-    runs = {alpha: runs[f"alpha{alpha:g}"] for alpha in configs}
+    runs = obtain_alpha_runs(configs, args.runs_dir, args.device)
     reference = min(runs, key=lambda alpha: abs(alpha - 1))
     written = write_figures({
         "committee-alpha-loss": loss_curves_by_alpha(

@@ -80,3 +80,17 @@ def obtain_runs(configs: Mapping[str, RunConfig], runs_dir: Path, device: str | 
         train(configs[name], paths[name],
               TrainOptions(device=device, quiet=True, resume=is_run_dir(paths[name])))
     return {name: Run.load(path) for name, path in paths.items()}
+
+
+def obtain_alpha_runs(configs: Mapping[float, RunConfig], runs_dir: Path,
+                      device: str | None = None) -> dict[float, Any]:
+    """``obtain_runs`` for runs keyed by their output scale alpha, named ``alpha{alpha:g}``;
+    UserError if two alphas would share a name (and so a run)."""
+    names = {alpha: f"alpha{alpha:g}" for alpha in configs}
+    if len(set(names.values())) < len(names):
+        raise UserError(f"--alphas {' '.join(map(repr, configs))} name the same run twice "
+                        f"({', '.join(names.values())}); give alphas that differ in their "
+                        "first six digits")
+    runs = obtain_runs({names[alpha]: config for alpha, config in configs.items()}, runs_dir,
+                       device)
+    return {alpha: runs[name] for alpha, name in names.items()}

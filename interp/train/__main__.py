@@ -165,9 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         if config is not None:
             raise_usage(f"{args.out} holds a sweep: resume it with --out alone, or with the "
                         "--sweep it was started with")
-        paths = train_ensemble(None, find_run_dirs(args.out), options)
+        paths = find_run_dirs(args.out)
+        check_fits([Run.load(path).config for path in paths], args, device)
+        paths = train_ensemble(None, paths, options)
     else:
-        if not args.resume:
+        if args.resume and is_run_dir(args.out):  # its run.json may have been edited
+            check_fits([Run.load(args.out).config], args, device)
+        elif not args.resume:
             check_fits([config], args, device)
         paths = [train(config, args.out, options)]
     for path in paths:

@@ -133,10 +133,14 @@ def train_ensemble(configs: Sequence[RunConfig] | None, out_dirs: Sequence[str |
             compiled = should_compile(options.compile, device, fast_path=True)
             runtime = {**runtime_info(device, options, compiled), "ensemble": len(configs)}
             for config, task, out_dir in zip(configs, tasks, out_dirs, strict=True):
-                writer = RunWriter.create(out_dir, config, task.train_idx, task.test_idx,
-                                          force=options.force, stored=task.stored,
-                                          runtime=runtime)
-                members.append(_Member(config, task, writer))
+                # every run locked before any is touched: a refusal replaces none of them
+                members.append(_Member(config, task, RunWriter.reserve(out_dir,
+                                                                       force=options.force)))
+            for member in members:
+                task = member.task
+                RunWriter.create(member.writer.path, member.config, task.train_idx,
+                                 task.test_idx, stored=task.stored, runtime=runtime,
+                                 reserved=member.writer)
         with training_backend(device, options.matmul_precision):
             _train(members, device, options, stop_epoch=configs[0].schedule.epochs)
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from interp.config import RunConfig
-from interp.errors import UserError
+from interp.errors import UserError, warn
 from interp.models import build_model, parameter_groups, stateless_output_fn
 from interp.runs import RESUME_FILE, Run, RunWriter
 from interp.tasks import build_task
@@ -136,15 +136,12 @@ def train(config: RunConfig | None, out_dir: str | Path,
                                       runtime=runtime_info(device, options,
                                                            _compiles(config, device, options)))
         else:
-            saved = writer.load_resume_state()
-            if saved is not None:
-                start_epoch, step = unpack_training_state(
-                    *saved, model, optimizer, generator, variants=variants,
-                    schedule=config.schedule, source=out_dir / RESUME_FILE)
-        writer.truncate_metrics(before_epoch=start_epoch)
+            start_epoch, step = _restore(writer, model, optimizer, generator, variants, config)
         if start_epoch == 0:
             writer.save_checkpoint(0, model.state_dict())
-        initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}  # theta_0
+        # theta_0, read before a resumed run's metrics are touched (a missing one is an error)
+        initial = {k: v.to(device) for k, v in Run.load(out_dir).weights(0).items()}
+        writer.truncate_metrics(before_epoch=start_epoch)
         with training_backend(device, options.matmul_precision):
             _Loop(config, task, model, params, optimizer, generator, writer, device, options,
                   variants, initial).run(start_epoch, step)
@@ -152,6 +149,20 @@ def train(config: RunConfig | None, out_dir: str | Path,
         if writer is not None:
             writer.close()
     return out_dir
+
+
+def _restore(writer: RunWriter, model, optimizer, generator, variants, config: RunConfig
+             ) -> tuple[int, int]:
+    """Load the run's resume state into the live objects: (epoch, step), (0, 0) without one
+    (a warning if checkpoints show the run had got further: its resume state was lost)."""
+    saved = writer.load_resume_state()
+    if saved is not None:
+        return unpack_training_state(*saved, model, optimizer, generator, variants=variants,
+                                     schedule=config.schedule, source=writer.path / RESUME_FILE)
+    if any(epoch > 0 for epoch in Run.load(writer.path).checkpoint_epochs):
+        warn(f"{writer.path} has checkpoints but no resume state ({RESUME_FILE}); training "
+             "restarts from epoch 0")
+    return 0, 0
 
 
 class _Loop:

@@ -107,6 +107,10 @@ def check_training_state(state: TrainingState, model: torch.nn.Module,
     reference = generator.get_state()
     if state.rng.dtype != reference.dtype or state.rng.shape != reference.shape:
         raise _damaged(source, "the random generator state has the wrong size or type")
+    try:
+        torch.Generator(device=generator.device).set_state(state.rng)  # scratch: same kind
+    except RuntimeError:
+        raise _damaged(source, "the random generator state is not a valid one") from None
     problem = _optimizer_mismatch(state.optimizer, optimizer)
     if problem is None:
         problem = _variants_mismatch(state.variants, variants)
@@ -171,6 +175,10 @@ def _variants_mismatch(saved: dict[str, torch.Tensor], variants: OptimizerVarian
     if generator is None or generator.shape != reference["generator"].shape or (
             generator.dtype != reference["generator"].dtype):
         return "the optimiser-variant noise generator state is missing or the wrong size"
+    try:  # a scratch generator of the same device: the live one stays as it is
+        torch.Generator(device=variants.generator.device).set_state(generator)
+    except RuntimeError:
+        return "the optimiser-variant noise generator state is not a valid one"
     if seen is None or seen.dim() != 0 or seen.is_floating_point() or int(seen) < 0:
         return "the optimiser-variant step count is missing or invalid"
     buffers = sorted(k for k in saved if k.startswith("buffer/"))
