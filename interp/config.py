@@ -43,6 +43,28 @@ INT64_MAX = 2**63 - 1  # the largest int64: every integer field, and every seed,
 MAX_MAGNITUDE = 1e9  # every float field stays within +-MAX_MAGNITUDE
 MAX_DEGREE = 170  # the largest n with n! a finite float64 (degree! divides a float)
 
+# The names the configs accept, here at the bottom layer so that validating a config imports
+# nothing above it; tasks/modular.py, tasks/permutations.py, tasks/encodings.py and
+# train/optim.py implement exactly these (tests/test_layers.py checks).
+MODULAR_OPS = ("add", "sub", "mul", "div", "x2_y2", "x2_xy_y2", "x2_xy_y2_x", "x3_xy",
+               "x3_xy2_y")
+PERMUTATION_OPS = ("compose", "conjugate", "aba")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+
+# What a task gives a model to read (a task config's ``provides``) and what a model reads (a
+# model config's ``reads``), by name -> how the one-line error describes it.
+INPUTS = {
+    "tokens": "token inputs",  # int64 token sequences [N, seq_len]
+    "pair": "the pair [a, b] as two tokens",  # tokens [a, b] of the numbers 0..vocab-1
+    "onehot": "one-hot pairs",  # concat(onehot(a), onehot(b)): [N, 2n] floats
+    "features": "feature inputs",  # any float feature vectors [N, D]
+    "gaussian": "Gaussian inputs with one real output",  # x ~ N(0, I_D), a scalar target
+}
+# encoding of a pair (tasks/encodings.py) -> what it provides
+ENCODINGS: dict[str, frozenset[str]] = {
+    "nanda": frozenset({"tokens"}), "power": frozenset({"tokens"}),
+    "onehot": frozenset({"onehot", "features"}), "pair": frozenset({"tokens", "pair"})}
+
 
 def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % k for k in range(2, math.isqrt(n) + 1))
@@ -72,9 +94,12 @@ class ModularTask:
         """(training, test) example counts, as ``random_split`` makes them."""
         return _frac_split(self)
 
-    def validate(self) -> None:
-        from interp.tasks.modular import MODULAR_OPS
+    @property
+    def provides(self) -> frozenset[str]:
+        """What a model can read of it (``INPUTS``): its encoding's."""
+        return ENCODINGS[self.encoding]
 
+    def validate(self) -> None:
         _require(self.op in MODULAR_OPS, f"task.op: unknown modular op {self.op!r}; "
                  f"choose one of {', '.join(MODULAR_OPS)}")
         _require(self.p >= 2, f"task.p must be at least 2, got {self.p}")
@@ -104,9 +129,12 @@ class PermutationTask:
         """(training, test) example counts, as ``random_split`` makes them."""
         return _frac_split(self)
 
-    def validate(self) -> None:
-        from interp.tasks.permutations import PERMUTATION_OPS
+    @property
+    def provides(self) -> frozenset[str]:
+        """What a model can read of it (``INPUTS``): its encoding's."""
+        return ENCODINGS[self.encoding]
 
+    def validate(self) -> None:
         _require(self.op in PERMUTATION_OPS, f"task.op: unknown permutation op {self.op!r}; "
                  f"choose one of {', '.join(PERMUTATION_OPS)}")
         _require(2 <= self.n <= 6, f"task.n must be between 2 and 6, got {self.n}")
@@ -114,8 +142,6 @@ class PermutationTask:
 
 
 def _validate_split(task: ModularTask | PermutationTask) -> None:
-    from interp.tasks.encodings import ENCODINGS
-
     _require(task.encoding in ENCODINGS, f"task.encoding: unknown encoding {task.encoding!r}; "
              f"choose one of {', '.join(ENCODINGS)}")
     _validate_frac(task)
@@ -159,6 +185,7 @@ class PolynomialTask:
 
     kind: ClassVar[str] = "polynomial"
     regression: ClassVar[bool] = True
+    provides: ClassVar[frozenset[str]] = frozenset({"features", "gaussian"})
     target: str = "single_index"
     dim: int = 100
     n_train: int = 550
@@ -196,6 +223,7 @@ class TeacherTask:
 
     kind: ClassVar[str] = "teacher"
     regression: ClassVar[bool] = True
+    provides: ClassVar[frozenset[str]] = frozenset({"features"})
     input_dim: int = 5
     hidden: tuple[int, ...] = (100, 100)
     output_dim: int = 5
@@ -232,6 +260,7 @@ class DigitsTask:
 
     kind: ClassVar[str] = "digits"
     regression: ClassVar[bool] = False
+    provides: ClassVar[frozenset[str]] = frozenset({"features"})
     source: str = "mnist"
     n_train: int = 1000
     data_seed: int = 0
@@ -259,6 +288,7 @@ class ToyAdditionTask:
     tokens [a, b]. The first floor(frac * N) of a seeded permutation are train."""
 
     kind: ClassVar[str] = "toy_addition"
+    provides: ClassVar[frozenset[str]] = frozenset({"tokens", "pair"})
     p: int = 10
     frac: float = 0.8
     output: str = "classes"
@@ -298,6 +328,32 @@ def _require_positive(section: str, config: Any, *names: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Models
+#
+# A model config class has ``kind`` and ``reads`` (one of ``INPUTS``) as ClassVars, ``seed``
+# and ``init_scale`` fields, ``validate()``, and the sizes ``interp.resources`` checks a run
+# against before anything is built: ``parameter_count(sizes)``, the entries of the model's
+# state dict, and ``activation_bytes(sizes)``, what one example's forward keeps for backward
+# (its input row and outputs excluded), from the task's ``TaskSizes``. The transformer also
+# has ``fixed_activation_bytes`` (what a step keeps whatever its rows) and
+# ``host_build_copies``. How to build and run the model is its kind's entry in
+# ``interp.models`` (``ModelKind``).
+
+
+@dataclass(frozen=True)
+class TaskSizes:
+    """What a model's size depends on in its task, known from the task config alone: token
+    inputs are ``seq_len`` tokens of a ``vocab`` (both None for feature inputs), feature
+    inputs ``features`` floats (None for tokens); ``n_outputs`` outputs per example."""
+
+    seq_len: int | None
+    vocab: int | None
+    features: int | None
+    n_outputs: int
+
+
+def linear_parameter_count(widths: tuple[int, ...], bias: bool) -> int:
+    """Weights (and biases) of the linear layers between consecutive ``widths``."""
+    return sum(a * b + (b if bias else 0) for a, b in zip(widths[:-1], widths[1:], strict=True))
 
 
 @dataclass(frozen=True)
@@ -309,6 +365,8 @@ class TransformerModel:
     """
 
     kind: ClassVar[str] = "transformer"
+    reads: ClassVar[str] = "tokens"
+    host_build_copies: ClassVar[int] = 2  # booted on the CPU, then moved to the device
     n_layers: int = 1
     d_model: int = 128
     n_heads: int = 4
@@ -332,6 +390,39 @@ class TransformerModel:
         _require(self.attention in ("causal", "bidirectional"),
                  f"model.attention must be 'causal' or 'bidirectional', got {self.attention!r}")
 
+    @property
+    def has_fast_path(self) -> bool:
+        """Whether the exact last-position fast path computes it: one layer, no LayerNorm."""
+        return self.n_layers == 1 and self.normalization is None
+
+    def parameter_count(self, sizes: TaskSizes) -> int:
+        """Entries of the bridge's state dict (frozen biases and LayerNorm weights included)."""
+        d, hd, mlp = self.d_model, self.n_heads * self.d_head, self.d_mlp
+        norm = {"LN": 2, "RMS": 1}.get(self.normalization, 0) * d  # LNPre, RMSPre: none
+        layer = 4 * hd * d + 3 * hd + d + 2 * d * mlp + mlp + d + 2 * norm
+        return ((sizes.vocab + sizes.seq_len) * d + self.n_layers * layer + norm
+                + sizes.n_outputs * (d + 1))
+
+    def activation_bytes(self, sizes: TaskSizes) -> int:
+        """At the last position through the fast path, else at every position through the
+        bridge's forward."""
+        d, h, hd, mlp, ctx = (self.d_model, self.n_heads, self.n_heads * self.d_head,
+                              self.d_mlp, sizes.seq_len)
+        act = 1 if self.act_fn == "relu" else 2
+        if self.has_fast_path:
+            floats = (1 + 2 * ctx) * hd + 3 * ctx * h + 4 * ctx * h + (2 * ctx + 1) * hd
+            return 8 * ctx + 4 * (floats + 5 * d + act * mlp)
+        norms = 2 * d if self.normalization else 0
+        layer = ctx * (3 * d + norms + 4 * hd + (1 + act) * mlp) + 3 * h * ctx * ctx
+        return 4 * (3 * ctx * d + self.n_layers * layer + ctx * (d + sizes.n_outputs))
+
+    def fixed_activation_bytes(self, sizes: TaskSizes) -> int:
+        """The fast path's per-(position, token) tables, with their gradients."""
+        if not self.has_fast_path:
+            return 0
+        hd = self.n_heads * self.d_head
+        return 2 * 4 * (sizes.seq_len * sizes.vocab * (self.d_model + 2 * hd) + sizes.vocab * hd)
+
 
 @dataclass(frozen=True)
 class MLPModel:
@@ -343,6 +434,7 @@ class MLPModel:
     """
 
     kind: ClassVar[str] = "mlp"
+    reads: ClassVar[str] = "features"
     hidden: tuple[int, ...] = (512, 512)
     activation: str = "relu"
     bias: bool = True
@@ -356,6 +448,13 @@ class MLPModel:
                  f"{', '.join(ACTIVATIONS)}, got {self.activation!r}")
         _require_positive("model", self, "init_scale")
 
+    def parameter_count(self, sizes: TaskSizes) -> int:
+        return linear_parameter_count((sizes.features, *self.hidden, sizes.n_outputs),
+                                      self.bias)
+
+    def activation_bytes(self, sizes: TaskSizes) -> int:
+        return 4 * 2 * sum(self.hidden)  # each layer's pre- and post-activation
+
 
 @dataclass(frozen=True)
 class LSTMModel:
@@ -363,6 +462,7 @@ class LSTMModel:
     of the last hidden state gives the logits."""
 
     kind: ClassVar[str] = "lstm"
+    reads: ClassVar[str] = "tokens"
     hidden: int = 20
     n_layers: int = 1
     seed: int = 0
@@ -370,6 +470,15 @@ class LSTMModel:
 
     def validate(self) -> None:
         _require_positive("model", self, "hidden", "n_layers", "init_scale")
+
+    def parameter_count(self, sizes: TaskSizes) -> int:
+        h = self.hidden
+        inputs = [sizes.vocab] + [h] * (self.n_layers - 1)
+        return sum(4 * h * (i + h) + 8 * h for i in inputs) + h * sizes.n_outputs + sizes.n_outputs
+
+    def activation_bytes(self, sizes: TaskSizes) -> int:
+        """At each step: the one-hot input, and each layer's gates and states."""
+        return 4 * sizes.seq_len * (sizes.vocab + self.n_layers * 21 * self.hidden + self.hidden)
 
 
 @dataclass(frozen=True)
@@ -379,12 +488,19 @@ class GromovModel:
     f(x) = W2 (W1 x)^2 / (D N), all weights N(0, 1), no biases."""
 
     kind: ClassVar[str] = "gromov"
+    reads: ClassVar[str] = "onehot"
     width: int = 100
     seed: int = 0
     init_scale: float = 1.0
 
     def validate(self) -> None:
         _require_positive("model", self, "width", "init_scale")
+
+    def parameter_count(self, sizes: TaskSizes) -> int:
+        return self.width * (sizes.features + sizes.n_outputs)
+
+    def activation_bytes(self, sizes: TaskSizes) -> int:
+        return 4 * (2 * self.width + sizes.n_outputs)
 
 
 @dataclass(frozen=True)
@@ -394,6 +510,7 @@ class CommitteeModel:
     w_i ~ N(0, I_D). The output scale alpha and the centring are the objective's."""
 
     kind: ClassVar[str] = "committee"
+    reads: ClassVar[str] = "gaussian"
     width: int = 500
     eps: float = 0.02
     degree: int = 2
@@ -404,6 +521,12 @@ class CommitteeModel:
         _require_positive("model", self, "width", "init_scale")
         _require(2 <= self.degree <= MAX_DEGREE, f"model.degree must lie in 2..{MAX_DEGREE} "
                  f"(degree! must be a finite float), got {self.degree}")
+
+    def parameter_count(self, sizes: TaskSizes) -> int:
+        return self.width * sizes.features
+
+    def activation_bytes(self, sizes: TaskSizes) -> int:
+        return 4 * 7 * self.width
 
 
 @dataclass(frozen=True)
@@ -417,6 +540,7 @@ class ToyModel:
     """
 
     kind: ClassVar[str] = "toy"
+    reads: ClassVar[str] = "pair"
     d_emb: int = 1
     hidden: tuple[int, ...] = (200, 200)
     embedding_lr_factor: float = 10.0
@@ -431,10 +555,52 @@ class ToyModel:
         _require(self.embedding_weight_decay >= 0, f"model.embedding_weight_decay must be "
                  f">= 0, got {self.embedding_weight_decay}")
 
+    def parameter_count(self, sizes: TaskSizes) -> int:
+        return (sizes.vocab * self.d_emb
+                + linear_parameter_count((self.d_emb, *self.hidden, sizes.n_outputs), True))
 
+    def activation_bytes(self, sizes: TaskSizes) -> int:
+        return 4 * (3 * self.d_emb + 2 * sum(self.hidden))
+
+
+# model kind -> config class; ``interp.models.register_model_kind`` adds a new kind's
 MODEL_KINDS: dict[str, type] = {cls.kind: cls for cls in (
     TransformerModel, MLPModel, LSTMModel, GromovModel, CommitteeModel, ToyModel)}
 ModelConfig = TransformerModel | MLPModel | LSTMModel | GromovModel | CommitteeModel | ToyModel
+
+
+def check_reads(model: ModelConfig, task: TaskConfig) -> None:
+    """ConfigError (one line) unless ``model`` can read ``task``'s inputs: the model config's
+    ``reads`` must be among what the task config ``provides`` (names of ``INPUTS``)."""
+    if model.reads in task.provides:
+        return
+    encoding = getattr(task, "encoding", None)
+    given = f" with encoding {encoding!r}" if encoding else ""
+    raise ConfigError(f"model.kind {model.kind!r} cannot read task.kind {task.kind!r}{given}; "
+                      f"it needs {INPUTS.get(model.reads, model.reads)}: "
+                      f"{_providers(model.reads)}")
+
+
+def _providers(reads: str) -> str:
+    """The task configs that provide ``reads``, in words: 'task.kind polynomial, or task.kind
+    modular or permutation with task.encoding onehot'."""
+    plain, encoded = [], {}
+    for kind, cls in TASK_KINDS.items():
+        if "encoding" in {f.name for f in dataclasses.fields(cls)}:
+            encodings = tuple(e for e in ENCODINGS if reads in cls(encoding=e).provides)
+            if encodings:
+                encoded.setdefault(encodings, []).append(kind)
+        elif reads in cls().provides:
+            plain.append(kind)
+    parts = [f"task.kind {_alternatives(plain)}"] if plain else []
+    parts += [f"task.kind {_alternatives(kinds)} with task.encoding {_alternatives(encodings)}"
+              for encodings, kinds in encoded.items()]
+    return ", or ".join(parts) or "no task kind provides them"
+
+
+def _alternatives(names: list[str] | tuple[str, ...]) -> str:
+    """['a', 'b', 'c'] -> 'a, b or c'."""
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,8 +636,6 @@ class OptimConfig:
     filter_window: int = 100
 
     def validate(self) -> None:
-        from interp.train.optim import OPTIMIZERS
-
         _require(self.name in OPTIMIZERS, f"optim.name: unknown optimizer {self.name!r}; "
                  f"choose one of {', '.join(OPTIMIZERS)}")
         _require(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
@@ -607,9 +771,7 @@ class RunConfig:
             _check_numbers(section, part)
         for part in parts:
             part.validate()
-        from interp.models import check_compatible
-
-        check_compatible(self.model, self.task)
+        check_reads(self.model, self.task)
         _require(self.objective.loss == "mse" or not self.task.regression,
                  f"objective.loss: task.kind {self.task.kind!r} has real-valued targets; set "
                  "objective.loss=mse (cross_entropy needs class labels)")

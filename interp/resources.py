@@ -23,12 +23,13 @@ Memory (f32 = 4 bytes; P parameters per run, M runs trained together):
   while a checkpoint and the resume state are written + the optimizer variants' buffers
   (weight noise 2, EMA 1, MA window) + a frozen copy for centred objectives + the tangent
   of the linearised one), M times for a stack, plus its template and initial builds.
-- activations: what one training step keeps for backward, per example (each model kind's
-  tensors of its forward, and the logits in float32 and the loss dtype twice), times the
-  step's rows (the training set, or optim.batch_size), times 2 for the backward pass; or,
-  if larger, one forward over the evaluated set (max of training and test rows); plus the
-  training logits kept while the test set is evaluated and the one-layer transformer's
-  per-(position, token) tables. The linearised objective (a jvp) counts 3 times.
+- activations: what one training step keeps for backward, per example (the tensors of the
+  model's forward, its config's ``activation_bytes``, and the logits in float32 and the loss
+  dtype twice), times the step's rows (the training set, or optim.batch_size), times 2 for
+  the backward pass; or, if larger, one forward over the evaluated set (max of training and
+  test rows); plus the training logits kept while the test set is evaluated and what a step
+  keeps whatever its rows (``fixed_activation_bytes``: the one-layer transformer's
+  per-(position, token) tables). The linearised objective (a jvp) counts 3 times.
 - measures: the toy model's parallelograms (~p^3 / 8 of them, 400 bytes each as Python
   tuples), the polynomial task's NTK labels (Jacobian N x P in float32 twice and float64,
   and three N x N float64 matrices).
@@ -57,18 +58,16 @@ from pathlib import Path
 from interp.config import (
     CommitteeModel,
     DigitsTask,
-    GromovModel,
-    LSTMModel,
-    MLPModel,
     ModularTask,
     PermutationTask,
     PolynomialTask,
     RunConfig,
     ScheduleConfig,
+    TaskSizes,
     TeacherTask,
     ToyAdditionTask,
     ToyModel,
-    TransformerModel,
+    linear_parameter_count,
 )
 from interp.errors import UserError
 
@@ -192,7 +191,7 @@ def _shape(config: RunConfig) -> _Shape:
                       f"task.dim={task.dim}")
     if isinstance(task, TeacherTask):  # the teacher's activations label every input
         widths = (task.input_dim, *task.hidden, task.output_dim)
-        teacher = _mlp_parameters(widths, bias=True)  # drawn, scaled and copied: 4 x float32
+        teacher = linear_parameter_count(widths, bias=True)  # drawn, scaled and copied: 4 x float32
         return _Shape(n, n_train, n_test, None, None, task.input_dim, task.output_dim,
                       4 * task.input_dim, 4 * task.output_dim, 8 * sum(task.hidden),
                       4 * 4 * teacher, f"task.n_train={task.n_train}, task.n_test="
@@ -205,81 +204,35 @@ def _shape(config: RunConfig) -> _Shape:
 
 
 # ---------------------------------------------------------------------------------------------
-# Models: parameters and activations
+# Models: parameters and activations (each model config's own formulas)
 
 
-def _mlp_parameters(widths: Sequence[int], bias: bool) -> int:
-    return sum(a * b + (b if bias else 0) for a, b in zip(widths[:-1], widths[1:], strict=True))
+def _sizes(config: RunConfig) -> TaskSizes:
+    shape = _shape(config)
+    return TaskSizes(shape.seq_len, shape.vocab, shape.features, shape.n_outputs)
 
 
 def parameter_count(config: RunConfig) -> int:
     """Number of entries of the model's state dict (parameters and buffers): what a
     checkpoint stores. From the config alone (formulas checked against built models)."""
-    model, shape = config.model, _shape(config)
-    outputs = shape.n_outputs
-    if isinstance(model, TransformerModel):
-        d, hd, mlp = model.d_model, model.n_heads * model.d_head, model.d_mlp
-        norm = {"LN": 2, "RMS": 1}.get(model.normalization, 0) * d  # LNPre, RMSPre: none
-        layer = 4 * hd * d + 3 * hd + d + 2 * d * mlp + mlp + d + 2 * norm
-        return ((shape.vocab + shape.seq_len) * d + model.n_layers * layer + norm
-                + outputs * (d + 1))
-    if isinstance(model, MLPModel):
-        return _mlp_parameters((shape.features, *model.hidden, outputs), model.bias)
-    if isinstance(model, GromovModel):
-        return model.width * (shape.features + outputs)
-    if isinstance(model, CommitteeModel):
-        return model.width * shape.features
-    if isinstance(model, LSTMModel):
-        h = model.hidden
-        inputs = [shape.vocab] + [h] * (model.n_layers - 1)
-        return sum(4 * h * (i + h) + 8 * h for i in inputs) + h * outputs + outputs
-    if isinstance(model, ToyModel):
-        return (shape.vocab * model.d_emb
-                + _mlp_parameters((model.d_emb, *model.hidden, outputs), True))
-    raise TypeError(f"no parameter count for model config {type(model).__name__}")
+    return config.model.parameter_count(_sizes(config))
 
 
 def _row_bytes(config: RunConfig, shape: _Shape) -> int:
     """Bytes one example's forward keeps for backward (its input row excluded), logits and
     loss included."""
-    model, outputs = config.model, shape.n_outputs
+    outputs = shape.n_outputs
     loss = _LOSS_BYTES[config.objective.loss_dtype]
     head = outputs * (4 + 2 * loss)  # logits, their loss-dtype copy, log-softmax / difference
     if config.objective.loss == "mse" and shape.target_bytes == 8:  # one-hot class targets
         head += outputs * (8 + loss)
-    if isinstance(model, TransformerModel):
-        d, h, hd, mlp, ctx = (model.d_model, model.n_heads, model.n_heads * model.d_head,
-                              model.d_mlp, shape.seq_len)
-        act = 1 if model.act_fn == "relu" else 2
-        if model.n_layers == 1 and model.normalization is None:  # the last-position fast path
-            floats = (1 + 2 * ctx) * hd + 3 * ctx * h + 4 * ctx * h + (2 * ctx + 1) * hd
-            return 8 * ctx + 4 * (floats + 5 * d + act * mlp) + head
-        norms = 2 * d if model.normalization else 0  # the bridge's full forward, all positions
-        layer = ctx * (3 * d + norms + 4 * hd + (1 + act) * mlp) + 3 * h * ctx * ctx
-        return 4 * (3 * ctx * d + model.n_layers * layer + ctx * (d + outputs)) + head
-    if isinstance(model, MLPModel):
-        return 4 * 2 * sum(model.hidden) + head
-    if isinstance(model, GromovModel):
-        return 4 * (2 * model.width + outputs) + head
-    if isinstance(model, CommitteeModel):
-        return 4 * 7 * model.width + head
-    if isinstance(model, LSTMModel):
-        steps = shape.seq_len
-        return 4 * steps * (shape.vocab + model.n_layers * 21 * model.hidden
-                            + model.hidden) + head
-    if isinstance(model, ToyModel):
-        return 4 * (3 * model.d_emb + 2 * sum(model.hidden)) + head
-    raise TypeError(f"no activation estimate for model config {type(model).__name__}")
+    return config.model.activation_bytes(_sizes(config)) + head
 
 
-def _table_bytes(config: RunConfig, shape: _Shape) -> int:
-    """The one-layer transformer fast path's per-(position, token) tables, with gradients."""
-    model = config.model
-    if not (isinstance(model, TransformerModel) and model.n_layers == 1
-            and model.normalization is None):
-        return 0
-    hd = model.n_heads * model.d_head
-    return 2 * 4 * (shape.seq_len * shape.vocab * (model.d_model + 2 * hd) + shape.vocab * hd)
+def _fixed_bytes(config: RunConfig) -> int:
+    """What a step keeps whatever its number of rows (the transformer's fast-path tables)."""
+    fixed = getattr(config.model, "fixed_activation_bytes", None)
+    return fixed(_sizes(config)) if fixed is not None else 0
 
 
 def _activation_bytes(config: RunConfig) -> int:
@@ -291,7 +244,7 @@ def _activation_bytes(config: RunConfig) -> int:
     evaluated = max(shape.n_train, shape.n_test)
     kept_logits = 4 * shape.n_train * shape.n_outputs
     return (max(backward * step_rows * row, evaluated * row) + kept_logits
-            + _table_bytes(config, shape))
+            + _fixed_bytes(config))
 
 
 def _state_copies(config: RunConfig) -> int:
@@ -423,8 +376,9 @@ def _memory_needs(configs: Sequence[RunConfig], cuda: bool) -> list[Need]:
     copies = sum(_state_copies(c) for c in configs) + (runs > 1)  # + a stack's template
     cause = f"{_count(params)} parameters{stack}{_key_value(config, key)}"
     needs.append(Need("model state", device, 4 * params * copies, cause, _lower(key)))
-    if cuda and isinstance(config.model, TransformerModel):  # booted on the CPU, then moved
-        needs.append(Need("model build", host, 2 * 4 * params, cause, _lower(key)))
+    host_copies = getattr(config.model, "host_build_copies", 0)  # built on the CPU, then moved
+    if cuda and host_copies:
+        needs.append(Need("model build", host, host_copies * 4 * params, cause, _lower(key)))
 
     activations = sum(_activation_bytes(c) for c in configs)
     key = _most_costly_key(config, _activation_bytes)

@@ -10,12 +10,43 @@ import sys
 from contextlib import chdir, redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from interp.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# A small config of every model kind other than the transformer (a few seconds of training).
+TINY = {
+    "hu-mlp": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
+               "model": {"kind": "mlp", "hidden": [64, 64]},
+               "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0}},
+    "hu-lstm": {"task": {"kind": "modular", "p": 11, "encoding": "pair", "frac": 0.5},
+                "model": {"kind": "lstm"}, "optim": {"name": "adam", "lr": 1e-2,
+                                                     "weight_decay": 0}},
+    "gromov": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
+               "model": {"kind": "gromov", "width": 64},
+               "optim": {"name": "sgd", "lr": 1000, "weight_decay": 0},
+               "objective": {"loss": "mse"}},
+    "committee": {"task": {"kind": "polynomial", "dim": 20, "n_train": 100, "n_test": 200},
+                  "model": {"kind": "committee", "width": 50, "eps": 0.25},
+                  "optim": {"name": "sgd", "lr": 25, "weight_decay": 0},
+                  "objective": {"loss": "mse"}},
+    "teacher": {"task": {"kind": "teacher", "n_train": 50, "n_test": 50},
+                "model": {"kind": "mlp", "hidden": [100, 100], "activation": "tanh",
+                          "init_scale": 2},
+                "optim": {"lr": 3e-4, "weight_decay": 0.05}, "objective": {"loss": "mse"}},
+    "digits": {"task": {"kind": "digits", "source": "sklearn", "n_train": 200},
+               "model": {"kind": "mlp", "hidden": [50, 50]},
+               "optim": {"lr": 1e-3, "weight_decay": 0.01, "batch_size": 100},
+               "objective": {"loss": "mse"}},
+    "toy": {"task": {"kind": "toy_addition"}, "model": {"kind": "toy"},
+            "optim": {"lr": 1e-3, "weight_decay": 0.0}},
+}
 
 
 def small_config(**sections) -> RunConfig:
@@ -65,3 +96,29 @@ def config_file(tmp_path):
         path.write_text(config.to_json())
         return path
     return write
+
+
+def files_in(path):
+    """The relative paths of every file under ``path``, sorted."""
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+def assert_same_run(a, b, exact: bool, columns=("train_loss", "test_loss", "train_acc",
+                                                "test_acc", "weight_norm")):
+    """Two runs (``interp.runs.Run``) hold the same files, config, split, weights (bitwise
+    when ``exact``, else to float rounding) and metrics."""
+    assert files_in(a.path) == files_in(b.path)
+    assert a.checkpoint_epochs == b.checkpoint_epochs
+    assert a.config.to_dict() == b.config.to_dict()
+    assert [torch.equal(x, y) for x, y in zip(a.split(), b.split(), strict=True)] == [True] * 2
+    for epoch in a.checkpoint_epochs:
+        for name, value in a.weights(epoch).items():
+            if exact:
+                assert torch.equal(value, b.weights(epoch)[name]), (epoch, name)
+            else:
+                torch.testing.assert_close(value, b.weights(epoch)[name], rtol=1e-4, atol=1e-5)
+    ma, mb = a.metrics, b.metrics
+    assert list(ma.columns) == list(mb.columns) and len(ma) == len(mb)
+    assert ma[["epoch", "step"]].equals(mb[["epoch", "step"]])
+    columns = [c for c in columns if c in ma.columns]
+    np.testing.assert_allclose(ma[columns], mb[columns], rtol=1e-4, atol=1e-6)

@@ -12,7 +12,7 @@ from interp.config import ObjectiveConfig
 from interp.models import build_model, output_fn
 from interp.runs import Run
 from interp.tasks import build_task
-from interp.train.loop import TrainOptions, _Loop, train
+from interp.train.loop import TrainOptions, train
 from interp.train.objective import build_objective, functional_output, learning_rate_scale
 
 QUIET = TrainOptions(device="cpu", quiet=True)
@@ -165,7 +165,7 @@ class _Crash(Exception):
 
 @pytest.mark.parametrize("objective", [{"centered": True, "alpha": 3.0}, {"linearized": True}],
                          ids=["alpha", "linearized"])
-def test_crashed_run_resumes_to_bit_identical_weights(tmp_path, monkeypatch, objective):
+def test_crashed_run_resumes_to_bit_identical_weights(tmp_path, objective):
     """A run that dies right after a checkpoint and is resumed ends at the very weights of an
     uninterrupted one: theta_0 comes back from the epoch-0 checkpoint. (In-process crash;
     tests/test_train.py does the same with SIGKILL for plain runs.)"""
@@ -173,17 +173,13 @@ def test_crashed_run_resumes_to_bit_identical_weights(tmp_path, monkeypatch, obj
                           optim={"batch_size": 100})  # minibatches: f(theta_0) per batch
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     train(config, straight, QUIET)
-    after_epoch = _Loop.after_epoch
 
-    def crash_at_epoch_20(self, epoch, step):
-        after_epoch(self, epoch, step)
+    def crash_at_epoch_20(epoch):  # called once epoch 20's checkpoint and state are saved
         if epoch == 20:
             raise _Crash
 
-    monkeypatch.setattr(_Loop, "after_epoch", crash_at_epoch_20)
     with pytest.raises(_Crash):
-        train(config, crashed, QUIET)
-    monkeypatch.undo()
+        train(config, crashed, TrainOptions(device="cpu", quiet=True, on_epoch=crash_at_epoch_20))
     assert Run.load(crashed).checkpoint_epochs == [0, 20]
     train(None, crashed, TrainOptions(device="cpu", quiet=True, resume=True))
     a, b = Run.load(straight), Run.load(crashed)

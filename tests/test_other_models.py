@@ -3,38 +3,12 @@ config (its train loss falls) and refuses task pairs it cannot read in one line.
 
 import pytest
 import torch
+from conftest import TINY
 
 from interp.config import RunConfig
 from interp.errors import UserError
 from interp.runs import Run
 from interp.train.loop import TrainOptions, train
-
-TINY = {
-    "hu-mlp": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
-               "model": {"kind": "mlp", "hidden": [64, 64]},
-               "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0}},
-    "hu-lstm": {"task": {"kind": "modular", "p": 11, "encoding": "pair", "frac": 0.5},
-                "model": {"kind": "lstm"}, "optim": {"name": "adam", "lr": 1e-2,
-                                                     "weight_decay": 0}},
-    "gromov": {"task": {"kind": "modular", "p": 11, "encoding": "onehot", "frac": 0.5},
-               "model": {"kind": "gromov", "width": 64},
-               "optim": {"name": "sgd", "lr": 1000, "weight_decay": 0},
-               "objective": {"loss": "mse"}},
-    "committee": {"task": {"kind": "polynomial", "dim": 20, "n_train": 100, "n_test": 200},
-                  "model": {"kind": "committee", "width": 50, "eps": 0.25},
-                  "optim": {"name": "sgd", "lr": 25, "weight_decay": 0},
-                  "objective": {"loss": "mse"}},
-    "teacher": {"task": {"kind": "teacher", "n_train": 50, "n_test": 50},
-                "model": {"kind": "mlp", "hidden": [100, 100], "activation": "tanh",
-                          "init_scale": 2},
-                "optim": {"lr": 3e-4, "weight_decay": 0.05}, "objective": {"loss": "mse"}},
-    "digits": {"task": {"kind": "digits", "source": "sklearn", "n_train": 200},
-               "model": {"kind": "mlp", "hidden": [50, 50]},
-               "optim": {"lr": 1e-3, "weight_decay": 0.01, "batch_size": 100},
-               "objective": {"loss": "mse"}},
-    "toy": {"task": {"kind": "toy_addition"}, "model": {"kind": "toy"},
-            "optim": {"lr": 1e-3, "weight_decay": 0.0}},
-}
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -76,7 +50,7 @@ def test_lstm_computes_what_torch_lstm_computes():
                                                 "'digits'"),
     ({"kind": "toy"}, {"kind": "modular", "encoding": "nanda"}, "cannot read task.kind "
                                                                 "'modular' with encoding 'nanda'"),
-    ({"kind": "lstm"}, {"kind": "teacher"}, "it reads token inputs"),
+    ({"kind": "lstm"}, {"kind": "teacher"}, "it needs token inputs"),
     ({"kind": "transformer"}, {"kind": "polynomial"}, "needs token inputs"),
     ({"kind": "mlp", "hidden": [64, -3]}, {"kind": "digits"}, "model.hidden widths must be "
                                                               "positive"),

@@ -2,7 +2,7 @@ import torch
 
 from interp.config import ModularTask, PermutationTask
 from interp.tasks import build_task, random_split
-from interp.tasks.modular import MODULAR_OPS
+from interp.tasks.modular import OPS
 from interp.tasks.permutations import permutation_table
 
 
@@ -16,7 +16,7 @@ def test_modular_op_tables_match_python_arithmetic():
         "x3_xy": lambda a, b: (a**3 + a * b) % p,
         "x3_xy2_y": lambda a, b: (a**3 + a * b * b + b) % p,
     }
-    assert set(expected) | {"div"} == set(MODULAR_OPS)
+    assert set(expected) | {"div"} == set(OPS)
     for op, fn in expected.items():
         task = build_task(ModularTask(op=op, p=p, frac=0.5))
         a, b = task.operands.T

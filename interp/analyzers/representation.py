@@ -1,7 +1,9 @@
 """Representation quality of embeddings over a run (Liu et al. 2022), cached per checkpoint.
 
-Applies to Liu et al.'s toy model (its embedding E) and to transformers on modular addition
-(the number rows of W_E), with parallelograms a + b = c + d (mod p for modular tasks).
+Applies to every model whose kind names an embedding of the numbers (``number_embeddings``
+of its ``ModelKind``: Liu et al.'s toy model's E, the transformer's W_E) on addition
+(``toy_addition``, or ``modular`` with op add), with parallelograms a + b = c + d (mod p for
+modular tasks).
 """
 
 from __future__ import annotations
@@ -18,21 +20,20 @@ VERSION = 1
 
 
 def applies(run) -> bool:
+    from interp.models import model_kind
+
     config = run.config
     task = config.task
     if config.objective.linearized:  # its weights do not compute its function
         return False
     addition = task.kind == "toy_addition" or (task.kind == "modular" and task.op == "add")
-    if config.model.kind == "toy":
-        return addition
-    return (config.model.kind == "transformer" and task.kind == "modular" and task.op == "add"
-            and task.encoding in ("nanda", "power"))
+    return addition and model_kind(config.model).number_embeddings is not None
 
 
-def embeddings(model: torch.nn.Module, n_numbers: int) -> torch.Tensor:
-    """The numbers' embedding vectors [n_numbers, d]: the toy model's E or W_E's rows."""
-    weight = model.W_E if hasattr(model, "W_E") else model.embed.weight
-    return weight[:n_numbers].detach().cpu()
+def embeddings(model: torch.nn.Module, name: str, n_numbers: int) -> torch.Tensor:
+    """The numbers' embedding vectors [n_numbers, d]: the first rows of the state-dict entry
+    ``name`` (the kind's ``number_embeddings``)."""
+    return model.state_dict()[name][:n_numbers].detach().cpu()
 
 
 def analyze(context: Context) -> AnalyzerResult:
@@ -40,22 +41,24 @@ def analyze(context: Context) -> AnalyzerResult:
     the ideal accuracy the training set determines and the accuracy the final
     representation predicts."""
     from interp.analysis import representation as rep
+    from interp.models import model_kind
 
     run, task = context.run, context.task
-    n = task.vocab_size if run.config.model.kind == "toy" else task.n_outputs
+    name = model_kind(run.config.model).number_embeddings
+    n = run.config.task.p  # the numbers 0..p-1 (modular or toy addition)
     modulus = n if run.config.task.kind == "modular" else None
     grams = rep.parallelograms(n, modulus)
     train_pairs, test_pairs = task.operands[task.train_idx], task.operands[task.test_idx]
     train_grams = rep.parallelograms_within(grams, train_pairs)
 
     def compute(epoch: int, model) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        E = embeddings(model, n)
+        E = embeddings(model, name, n)
         record = {"rqi": rep.rqi(E, grams), "effective_loss": rep.effective_loss(E, train_grams)}
         return record, {"embeddings": E}
 
     params = {"n": n, "modulus": modulus, "delta": rep.DEFAULT_DELTA, "version": VERSION}
     layout = Layout({"rqi": number, "effective_loss": number},
-                    {"embeddings": tuple(embeddings(context.template(), n).shape)})
+                    {"embeddings": tuple(embeddings(context.template(), name, n).shape)})
     points, computed = cached_points(context, NAME, params, context.epochs, compute,
                                      layout=lambda epoch: layout)
     if not points:

@@ -1,118 +1,107 @@
 """Model builders: ``build_model(config, task)`` gives an ``nn.Module`` with TransformerLens
-hook points; ``output_fn`` gives the function the trainer differentiates."""
+hook points; ``output_fn`` gives the function the trainer differentiates, and
+``stacked_output_fn`` the same for a stack of runs (``interp.models.stacking``).
+
+Every model kind is one ``ModelKind`` entry (``interp.models.kind``), defined in the kind's
+own module and collected by ``model_kinds``; the functions here dispatch through it.
+``register_model_kind`` adds a kind from outside the package. The kinds' modules import
+transformer_lens (seconds), so they are imported when a model is first needed, not with this
+package.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any
 
 import torch
 
-from interp.config import (
-    CommitteeModel,
-    GromovModel,
-    LSTMModel,
-    MLPModel,
-    ModelConfig,
-    TaskConfig,
-    ToyModel,
-    TransformerModel,
+from interp.config import INPUTS, ModelConfig, TaskConfig, check_reads
+from interp.config import MODEL_KINDS as CONFIG_CLASSES
+from interp.models.kind import ModelKind
+from interp.models.stacking import (
+    StackedOutputFn,
+    StatelessOutputFn,
+    run_output_fn,
+    stacked_output_fn,
 )
-from interp.errors import UserError
 from interp.tasks.base import Task
 
+__all__ = ["ModelKind", "OutputFn", "StackedOutputFn", "StatelessOutputFn", "build_model",
+           "check_compatible", "model_kind", "model_kinds", "output_fn", "parameter_groups",
+           "register_model_kind", "run_output_fn", "stacked_output_fn", "stateless_output_fn",
+           "unregister_model_kind"]
+
 OutputFn = Callable[[torch.Tensor], torch.Tensor]
-StatelessOutputFn = Callable[[Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
-_TOKEN_ENCODINGS = ("nanda", "power", "pair")
+_REGISTERED: dict[str, ModelKind] = {}  # the kinds added by register_model_kind
+_CONFIG_ATTRIBUTES = ("kind", "reads", "seed", "init_scale", "validate", "parameter_count",
+                      "activation_bytes")
 
-# model kind -> (can it read this task?, what it reads: the hint of the one-line error)
-_READS: dict[str, tuple[Callable[[TaskConfig], bool], str]] = {
-    "mlp": (lambda t: t.kind in ("polynomial", "teacher", "digits")
-            or getattr(t, "encoding", None) == "onehot",
-            "feature inputs: task.kind polynomial, teacher or digits, or modular/permutation "
-            "with task.encoding=onehot"),
-    "lstm": (lambda t: t.kind == "toy_addition" or getattr(t, "encoding", None)
-             in _TOKEN_ENCODINGS,
-             "token inputs: task.kind toy_addition, or modular/permutation with "
-             "task.encoding pair, nanda or power"),
-    "gromov": (lambda t: t.kind in ("modular", "permutation") and t.encoding == "onehot",
-               "one-hot pairs: task.kind modular or permutation with task.encoding=onehot"),
-    "committee": (lambda t: t.kind == "polynomial",
-                  "Gaussian inputs with one real output: task.kind polynomial"),
-    "toy": (lambda t: t.kind == "toy_addition" or getattr(t, "encoding", None) == "pair",
-            "the pair [a, b]: task.kind toy_addition, or modular/permutation with "
-            "task.encoding=pair"),
-}
+
+@cache
+def _built_in() -> dict[str, ModelKind]:
+    from interp.models import committee, gromov, lstm, mlp, toy, transformer
+
+    return {entry.name: entry for entry in (
+        transformer.ENTRY, mlp.ENTRY, lstm.ENTRY, gromov.ENTRY, committee.ENTRY, toy.ENTRY)}
+
+
+def model_kinds() -> dict[str, ModelKind]:
+    """Every model kind by name: the package's own, then the registered ones."""
+    return {**_built_in(), **_REGISTERED}
+
+
+def register_model_kind(entry: ModelKind) -> None:
+    """Add a model kind: its entry here and its config class to ``interp.config.MODEL_KINDS``
+    (so ``RunConfig.from_dict`` reads ``model.kind``). Registering the same entry again does
+    nothing; another entry under a taken name is a ValueError."""
+    name = entry.name
+    if model_kinds().get(name, entry) is not entry or CONFIG_CLASSES.get(
+            name, entry.config) is not entry.config:
+        raise ValueError(f"model kind {name!r} is already registered")
+    missing = [attribute for attribute in _CONFIG_ATTRIBUTES
+               if not hasattr(entry.config, attribute)]
+    if missing:
+        raise ValueError(f"{entry.config.__name__} lacks {', '.join(missing)} (every model "
+                         "config class has them; see interp.config)")
+    if entry.config.reads not in INPUTS:
+        raise ValueError(f"{entry.config.__name__}.reads must be one of {', '.join(INPUTS)}, "
+                         f"got {entry.config.reads!r}")
+    _REGISTERED[name] = entry
+    CONFIG_CLASSES[name] = entry.config
+
+
+def unregister_model_kind(name: str) -> None:
+    """Remove a kind ``register_model_kind`` added (the package's own stay)."""
+    del _REGISTERED[name], CONFIG_CLASSES[name]
+
+
+def model_kind(config: ModelConfig) -> ModelKind:
+    """The entry of a model config's kind."""
+    entry = model_kinds().get(config.kind)
+    if entry is None or not isinstance(config, entry.config):
+        raise TypeError(f"no model kind registered for {type(config).__name__}")
+    return entry
 
 
 def check_compatible(model: ModelConfig, task: TaskConfig) -> None:
     """Raise a one-line UserError if ``model`` cannot read ``task``'s inputs."""
-    if isinstance(model, TransformerModel):
-        if getattr(task, "encoding", None) == "onehot":
-            raise UserError("model.kind 'transformer' needs token inputs: set task.encoding "
-                            "to 'nanda' or 'power' (the 'onehot' encoding is for MLPs)")
-        if task.kind not in ("modular", "permutation", "toy_addition"):
-            raise UserError(f"model.kind 'transformer' cannot read task.kind {task.kind!r}: "
-                            "it needs token inputs (modular, permutation or toy_addition)")
-        return
-    reads, hint = _READS[model.kind]
-    if not reads(task):
-        raise UserError(f"model.kind {model.kind!r} cannot read task.kind {task.kind!r}"
-                        f"{_encoding(task)}; it reads {hint}")
-
-
-def _encoding(task: TaskConfig) -> str:
-    encoding = getattr(task, "encoding", None)
-    return f" with encoding {encoding!r}" if encoding else ""
+    check_reads(model, task)
 
 
 def build_model(config: ModelConfig, task: Task, device: str | torch.device = "cpu"
                 ) -> torch.nn.Module:
     """The freshly initialised (seeded) model for ``task``; every parameter is multiplied
     by ``config.init_scale`` (Omnigrok's initialisation scale; 1 leaves PyTorch's)."""
-    if isinstance(config, TransformerModel):
-        from interp.models.transformer import build_transformer
-
-        model = build_transformer(config, task, device)
-    else:
-        model = _build_hooked(config, task, torch.Generator().manual_seed(config.seed))
-        model = model.to(device)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = model_kind(config).build(config, task, generator, device)
     if config.init_scale != 1:
         with torch.no_grad():
             for param in model.parameters():
                 param.mul_(config.init_scale)
     return model
-
-
-def _build_hooked(config: ModelConfig, task: Task, generator: torch.Generator
-                  ) -> torch.nn.Module:
-    features = task.inputs.shape[1]
-    if isinstance(config, MLPModel):
-        from interp.models.mlp import MLP
-
-        return MLP(features, config.hidden, task.n_outputs, config.activation, config.bias,
-                   generator)
-    if isinstance(config, GromovModel):
-        from interp.models.mlp import GromovNet
-
-        return GromovNet(features, config.width, task.n_outputs, generator)
-    if isinstance(config, CommitteeModel):
-        from interp.models.committee import CommitteeMachine
-
-        return CommitteeMachine(features, config.width, config.eps, config.degree, generator)
-    if isinstance(config, LSTMModel):
-        from interp.models.lstm import LSTMClassifier
-
-        return LSTMClassifier(task.vocab_size, config.hidden, config.n_layers,
-                              task.n_outputs, generator)
-    if isinstance(config, ToyModel):
-        from interp.models.toy import ToyAdditionModel
-
-        return ToyAdditionModel(task.vocab_size, config.d_emb, config.hidden, task.n_outputs,
-                                generator)
-    raise TypeError(f"no builder for model config {type(config).__name__}")
 
 
 def stateless_output_fn(config: ModelConfig) -> StatelessOutputFn | None:
@@ -122,26 +111,22 @@ def stateless_output_fn(config: ModelConfig) -> StatelessOutputFn | None:
     weights: the full state dict by name (parameters and buffers). Being pure, it composes
     with ``torch.func`` (``vmap`` over stacked weights trains many models at once).
     """
-    if isinstance(config, TransformerModel):
-        from interp.models.transformer import last_position_logits, supports_fast_path
-
-        if supports_fast_path(config):
-            return partial(last_position_logits, n_heads=config.n_heads, act_fn=config.act_fn)
-    return None
+    stateless = model_kind(config).stateless
+    return stateless(config) if stateless is not None else None
 
 
 def output_fn(config: ModelConfig, model: torch.nn.Module, fast: bool = True) -> OutputFn:
     """inputs -> [batch, n_outputs]: what the loss reads (the last position of a sequence).
 
     With ``fast``, models with an exact fast path (``stateless_output_fn``: the one-layer
-    transformer's last position) use it; the models other than the transformer already
-    return [batch, n_outputs].
+    transformer's last position) use it; models without ``last_position`` already return
+    [batch, n_outputs].
     """
     stateless = stateless_output_fn(config) if fast else None
     if stateless is not None:
         return partial(stateless, model.state_dict(keep_vars=True))
-    if isinstance(config, TransformerModel):
-        return lambda tokens: model(tokens)[:, -1]
+    if model_kind(config).last_position:
+        return lambda inputs: model(inputs)[:, -1]
     return model
 
 
@@ -152,10 +137,4 @@ def parameter_groups(config: ModelConfig, model: torch.nn.Module) -> list[dict[s
     weight decay; every other model is one group. ``lr_factor`` multiplies the scheduled
     learning rate; a group without ``weight_decay`` takes optim.weight_decay.
     """
-    if isinstance(config, ToyModel):
-        embedding = [model.embed.weight]
-        decoder = [p for p in model.decoder.parameters() if p.requires_grad]
-        return [{"params": embedding, "lr_factor": config.embedding_lr_factor,
-                 "weight_decay": config.embedding_weight_decay},
-                {"params": decoder, "lr_factor": 1.0}]
-    return [{"params": [p for p in model.parameters() if p.requires_grad], "lr_factor": 1.0}]
+    return model_kind(config).parameter_groups(config, model)

@@ -5,7 +5,7 @@ readout fixed to 1,
     paper: h + (eps/2) h^2),   w_i ~ N(0, I_D).
 
 The output scale alpha and the centring f(theta) - f(theta_0) are not part of the model:
-the trainer's objective applies them.
+the trainer's objective applies them. ``ENTRY`` is its model kind.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ import torch
 from torch import nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
+
+from interp.config import CommitteeModel
+from interp.models.kind import ModelKind
+from interp.tasks.base import Task
 
 
 class CommitteeMachine(HookedRootModule):
@@ -37,3 +41,12 @@ class CommitteeMachine(HookedRootModule):
         h = self.hook_pre(x @ self.W.T / math.sqrt(self.W.shape[1]))
         phi = self.hook_post(h + self.eps * h.pow(self.degree) / math.factorial(self.degree))
         return phi.mean(dim=1, keepdim=True)
+
+
+def _build(config: CommitteeModel, task: Task, generator: torch.Generator,
+           device: str | torch.device) -> CommitteeMachine:
+    return CommitteeMachine(task.inputs.shape[1], config.width, config.eps, config.degree,
+                            generator).to(device)
+
+
+ENTRY = ModelKind(CommitteeModel, _build)

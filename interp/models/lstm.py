@@ -1,7 +1,7 @@
 """Hu et al.'s LSTM for modular arithmetic: the token sequence [a, b] read one-hot (an
 input embedding folded into the LSTM's input weights), hidden size 20, a linear readout of
 the last hidden state. Parameters are drawn like PyTorch's defaults,
-U(-1/sqrt(hidden), 1/sqrt(hidden)), from a seeded generator."""
+U(-1/sqrt(hidden), 1/sqrt(hidden)), from a seeded generator. ``ENTRY`` is its model kind."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from torch import nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
+from interp.config import LSTMModel
+from interp.models.kind import ModelKind
 from interp.models.mlp import default_init_
+from interp.tasks.base import Task
 
 
 class LSTMClassifier(HookedRootModule):
@@ -62,3 +65,12 @@ def lstm_layer(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: to
         h = torch.sigmoid(o) * torch.tanh(c)
         outputs.append(h)
     return torch.stack(outputs, dim=1)
+
+
+def _build(config: LSTMModel, task: Task, generator: torch.Generator,
+           device: str | torch.device) -> LSTMClassifier:
+    return LSTMClassifier(task.vocab_size, config.hidden, config.n_layers, task.n_outputs,
+                          generator).to(device)
+
+
+ENTRY = ModelKind(LSTMModel, _build)

@@ -1,6 +1,5 @@
-"""Fully connected networks with TransformerLens hook points: the MLP of Hu et al. (and of
-Omnigrok's digits and student-teacher runs) and Gromov's quadratic network (as run by
-Kumar et al., appendix 8.3).
+"""The fully connected network with TransformerLens hook points: the MLP of Hu et al. (and of
+Omnigrok's digits and student-teacher runs, and their teacher), and its model kind ``ENTRY``.
 
 Weights are drawn from a seeded ``torch.Generator`` (never the global RNG) with PyTorch's
 default ``nn.Linear`` distribution, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and
@@ -15,6 +14,10 @@ import torch
 from torch import nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
+
+from interp.config import MLPModel
+from interp.models.kind import ModelKind
+from interp.tasks.base import Task
 
 ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "quadratic": torch.square}
 
@@ -64,22 +67,10 @@ class MLP(HookedRootModule):
         return self.readout(x)
 
 
-class GromovNet(HookedRootModule):
-    """f(x) = W2 (W1 x)^2 / (D N) on one-hot pairs x [batch, D = 2p]; W1 [N, D], W2 [p, N]
-    with N(0, 1) entries, no biases (Gromov 2023; Kumar et al.'s appendix 8.3 notebook).
+def _build(config: MLPModel, task: Task, generator: torch.Generator, device: str | torch.device
+           ) -> MLP:
+    return MLP(task.inputs.shape[1], config.hidden, task.n_outputs, config.activation,
+               config.bias, generator).to(device)
 
-    Hooks: ``hook_pre`` (W1 x) and ``hook_post`` ((W1 x)^2), both [batch, N].
-    """
 
-    def __init__(self, d_in: int, width: int, d_out: int, generator: torch.Generator):
-        super().__init__()
-        self.W_in = nn.Parameter(torch.randn(width, d_in, generator=generator))
-        self.W_out = nn.Parameter(torch.randn(d_out, width, generator=generator))
-        self.hook_pre = HookPoint()
-        self.hook_post = HookPoint()
-        self.setup()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.hook_post(self.hook_pre(x @ self.W_in.T).square())
-        d_in, width = self.W_in.shape[1], self.W_in.shape[0]
-        return hidden @ self.W_out.T / (d_in * width)
+ENTRY = ModelKind(MLPModel, _build)

@@ -9,24 +9,33 @@ without LayerNorm, the last-position logits depend on each input token only thro
 per-(position, token) tables, so keys and values are computed once per table entry instead
 of once per example, and queries, MLP and unembedding only at the last position. It reads
 the very same parameters (by their state-dict names), so gradients land in the bridge model.
+
+``ENTRY`` is the transformer's model kind (``interp.models.kind``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from interp.config import TransformerModel
+from interp.models.kind import ModelKind
+from interp.models.stacking import StatelessOutputFn
 from interp.tasks.base import Task
 
 
-def build_transformer(config: TransformerModel, task: Task, device: str | torch.device = "cpu"
-                      ) -> torch.nn.Module:
-    """Boot the TransformerBridge model for ``task`` with seeded init; freeze biases if asked."""
+def build_transformer(config: TransformerModel, task: Task,
+                      generator: torch.Generator | None = None,
+                      device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Boot the TransformerBridge model for ``task`` with seeded init; freeze biases if asked.
+
+    TransformerLens draws the initialisation from its own generator seeded with
+    ``config.seed`` (``generator`` is not used)."""
     from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
     cfg = TransformerBridgeConfig(
@@ -46,7 +55,14 @@ def build_transformer(config: TransformerModel, task: Task, device: str | torch.
 
 def supports_fast_path(config: TransformerModel) -> bool:
     """Whether ``last_position_logits`` computes this architecture exactly."""
-    return config.n_layers == 1 and config.normalization is None
+    return config.has_fast_path
+
+
+def fast_path(config: TransformerModel) -> StatelessOutputFn | None:
+    """``last_position_logits`` for this config, or None where it is not exact."""
+    if not supports_fast_path(config):
+        return None
+    return partial(last_position_logits, n_heads=config.n_heads, act_fn=config.act_fn)
 
 
 def _relu_in_place(x: torch.Tensor) -> torch.Tensor:
@@ -145,3 +161,7 @@ def _attention_scores(queries: torch.Tensor, keys: torch.Tensor, last: torch.Ten
     q_rows = F.embedding(last, q.flatten(1)).view(batch, 1, n_heads, -1)
     k_rows = F.embedding(rows, keys).view(batch, n_ctx, n_heads, -1)
     return (q_rows * k_rows).sum(-1)
+
+
+ENTRY = ModelKind(TransformerModel, build_transformer, stateless=fast_path, last_position=True,
+                  number_embeddings="embed.weight")

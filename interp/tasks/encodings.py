@@ -4,11 +4,11 @@
 - ``power``: tokens [x, op, y, =]; op is token n, ``=`` token n + 1; vocabulary n + 2.
 - ``onehot``: concat(onehot(x), onehot(y)): 2n float features, for MLPs.
 - ``pair``: tokens [x, y]; vocabulary n (Hu et al.'s LSTM reads the bare pair).
+
+Their names, and what each gives a model to read, are ``interp.config.ENCODINGS``.
 """
 
 import torch
-
-ENCODINGS = ("nanda", "power", "onehot", "pair")
 
 
 def encode_pairs(x: torch.Tensor, y: torch.Tensor, n: int, encoding: str

@@ -16,7 +16,8 @@ def _div(a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:
     return a * inverse[b] % p
 
 
-MODULAR_OPS: dict[str, Op] = {
+# op name (``interp.config.MODULAR_OPS``) -> (a, b, p) -> label
+OPS: dict[str, Op] = {
     "add": lambda a, b, p: (a + b) % p,
     "sub": lambda a, b, p: (a - b) % p,
     "mul": lambda a, b, p: a * b % p,
@@ -42,7 +43,7 @@ def all_pairs(p: int, op: str) -> tuple[torch.Tensor, torch.Tensor]:
 def modular_task(config: ModularTask) -> Task:
     """Build the modular-arithmetic data set and its seeded split."""
     a, b = all_pairs(config.p, config.op)
-    labels = MODULAR_OPS[config.op](a, b, config.p)
+    labels = OPS[config.op](a, b, config.p)
     inputs, vocab = encode_pairs(a, b, config.p, config.encoding)
     train_idx, test_idx = random_split(len(a), config.frac, config.data_seed)
     return Task(inputs, labels, train_idx, test_idx, n_outputs=config.p, vocab_size=vocab,

@@ -19,7 +19,8 @@ def _inverse(x: torch.Tensor) -> torch.Tensor:
     return torch.argsort(x, dim=-1)
 
 
-PERMUTATION_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+# op name (``interp.config.PERMUTATION_OPS``) -> (x, y) -> result, on permutation tables
+OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "compose": _compose,
     "conjugate": lambda x, y: _compose(_compose(x, y), _inverse(x)),
     "aba": lambda x, y: _compose(_compose(x, y), x),
@@ -37,7 +38,7 @@ def permutation_task(config: PermutationTask) -> Task:
     size = len(table)
     x = torch.arange(size).repeat_interleave(size)
     y = torch.arange(size).repeat(size)
-    result = PERMUTATION_OPS[config.op](table[x], table[y])
+    result = OPS[config.op](table[x], table[y])
     index = {tuple(row): k for k, row in enumerate(table.tolist())}
     labels = torch.tensor([index[tuple(row)] for row in result.tolist()])
     inputs, vocab = encode_pairs(x, y, size, config.encoding)

@@ -4,8 +4,10 @@
     python -m interp.train --preset nanda --set optim.lr=3e-4 --out checkpoints/lr3e-4
     python -m interp.train --out checkpoints/nanda --resume     # continue a killed run
     python -m interp.train --preset tiny --linearized --out checkpoints/tiny-lazy
-    python -m interp.train --preset nanda --sweep seed=0:8      # 8 runs trained together
+    python -m interp.train --preset nanda --sweep seed=0:8      # 8 runs trained as one stack
     python -m interp.train --preset nanda --sweep task.frac=0.2,0.3,0.5 --sweep seed=0:2
+    python -m interp.train --preset liu-toy --sweep optim.lr=1e-4,3e-4,1e-3 --sweep seed=0:4
+    python -m interp.train --preset hu-mlp --sweep optim.name=adamw,sgd  # one stack each
     python -m interp.train --out checkpoints/nanda-sweep --resume   # continue a sweep
 """
 
@@ -35,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "baseline; same as --set objective.linearized=true)")
     sweep = parser.add_mutually_exclusive_group()
     sweep.add_argument("--sweep", action="append", default=[], metavar="KEY=VALUES",
-                       help="train one run per value, all together in this process: "
+                       help="train one run per value, in this process, as few stacks as the "
+                            "runs' shapes allow: "
                             "seed=0:8 (model.seed 0..7), task.frac=0.2,0.3 (repeat for a "
                             "grid); each run gets its own run directory inside --out")
     sweep.add_argument("--sweep-file", type=Path, metavar="FILE",
@@ -152,9 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     if runs is not None:
         if config is None:
             raise_usage("--sweep needs --preset or --config (the runs' base config)")
-        if args.no_fast_path:
-            raise_usage("--sweep trains through the fast path; drop --no-fast-path (or train "
-                        "the runs one at a time)")
         if is_run_dir(args.out):
             raise_usage(f"--out {args.out} holds a single run; give the sweep a directory of "
                         "its own")

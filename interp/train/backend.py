@@ -13,12 +13,10 @@ run's runtime information.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-
-from interp.models import OutputFn
 
 
 def should_compile(option: bool | None, device: torch.device, fast_path: bool) -> bool:
@@ -27,9 +25,11 @@ def should_compile(option: bool | None, device: torch.device, fast_path: bool) -
     return bool(option) and fast_path
 
 
-def compile_outputs(outputs: OutputFn, device: torch.device) -> OutputFn:
-    """``outputs`` compiled for ``device``: inputs -> [batch, n_outputs], same values up to
-    float rounding, differentiable.
+def compile_outputs(outputs: Callable[..., torch.Tensor], device: torch.device
+                    ) -> Callable[..., torch.Tensor]:
+    """``outputs`` (a function of tensors, e.g. the stacked forward (weights, inputs) ->
+    [M, n, n_outputs]) compiled for ``device``: same values up to float rounding,
+    differentiable.
 
     Each call starts a new CUDA-graph step and returns a copy of the graph's output, so the
     caller may keep outputs across calls (train logits while the test set is evaluated)
@@ -38,9 +38,9 @@ def compile_outputs(outputs: OutputFn, device: torch.device) -> OutputFn:
     mode = "reduce-overhead" if device.type == "cuda" else "default"
     compiled = torch.compile(outputs, mode=mode, dynamic=False)
 
-    def call(inputs: torch.Tensor) -> torch.Tensor:
+    def call(*args) -> torch.Tensor:
         torch.compiler.cudagraph_mark_step_begin()
-        return compiled(inputs).clone()
+        return compiled(*args).clone()
 
     return call
 

@@ -7,35 +7,38 @@
 - Liu et al.'s toy model on (modular) addition: the RQI of its embeddings and the
   effective loss on the training parallelograms (``analysis.representation``): ``rqi``,
   ``effective_loss``.
-Other models record nothing extra.
+Other models record nothing extra. ``MEASURES`` maps a model kind to the function that builds
+its measures for a run (or None where they do not apply); a new kind with measures adds one
+entry there (they call pure ``interp.analysis`` functions, which models may not import).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 
-from interp.config import CommitteeModel, PolynomialTask, RunConfig, ToyModel
+from interp.config import PolynomialTask, RunConfig
 from interp.tasks.base import Task
 
-Measures = Callable[[], dict[str, float]]
+# one run's state dict (unstacked, any device; the names of model.state_dict()) -> metrics
+WeightMeasures = Callable[[Mapping[str, torch.Tensor]], dict[str, float]]
 
 
-def evaluation_measures(config: RunConfig, model: torch.nn.Module, task: Task) -> Measures:
-    """A function of no arguments giving the extra metrics of ``model``'s current weights."""
-    if (isinstance(config.model, CommitteeModel) and config.model.degree == 2
-            and isinstance(config.task, PolynomialTask)
+def evaluation_measures(config: RunConfig, task: Task) -> WeightMeasures | None:
+    """The extra metrics of a run of ``config`` on ``task`` as a function of its weights (one
+    run's state dict -> name -> value); None for models that record nothing extra."""
+    measures = MEASURES.get(config.model.kind)
+    return measures(config, task) if measures is not None else None
+
+
+def _committee_measures(config: RunConfig, task: Task) -> WeightMeasures | None:
+    """The loss decomposition, for degree 2 on the single- or multi-index target (the
+    decomposition's assumptions), of a run trained as itself (not linearised)."""
+    if not (config.model.degree == 2 and isinstance(config.task, PolynomialTask)
             and config.task.target in ("single_index", "multi_index")
             and not config.objective.linearized):
-        return _committee_measures(config, model, task)
-    if isinstance(config.model, ToyModel) and (config.task.kind == "toy_addition" or (
-            config.task.kind == "modular" and config.task.op == "add")):
-        return _toy_measures(config, model, task)
-    return dict
-
-
-def _committee_measures(config: RunConfig, model: torch.nn.Module, task: Task) -> Measures:
+        return None
     from interp.analysis.committee import committee_loss_decomposition, effective_statistics
     from interp.models import build_model
 
@@ -43,14 +46,18 @@ def _committee_measures(config: RunConfig, model: torch.nn.Module, task: Task) -
     directions = task.info["directions"]
     alpha, centred = config.objective.alpha, config.objective.centered
 
-    def measure() -> dict[str, float]:
-        v, M = effective_statistics(model.W.cpu(), initial, alpha, centred)
+    def measure(weights: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        v, M = effective_statistics(weights["W"].detach().cpu(), initial, alpha, centred)
         return committee_loss_decomposition(v, M, directions, config.model.eps).to_dict(
             "decomp_")
     return measure
 
 
-def _toy_measures(config: RunConfig, model: torch.nn.Module, task: Task) -> Measures:
+def _toy_measures(config: RunConfig, task: Task) -> WeightMeasures | None:
+    """RQI and effective loss of the embeddings, on (modular) addition."""
+    if not (config.task.kind == "toy_addition"
+            or config.task.kind == "modular" and config.task.op == "add"):
+        return None
     from interp.analysis.representation import (
         effective_loss,
         parallelograms,
@@ -58,12 +65,19 @@ def _toy_measures(config: RunConfig, model: torch.nn.Module, task: Task) -> Meas
         rqi,
     )
 
-    n = model.embed.weight.shape[0]
+    n = task.vocab_size  # the numbers 0..n-1, one embedding row each
     modulus = n if config.task.kind == "modular" else None
     grams = parallelograms(n, modulus)
     train_grams = parallelograms_within(grams, task.operands[task.train_idx])
 
-    def measure() -> dict[str, float]:
-        E = model.embed.weight.detach().cpu()
+    def measure(weights: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        E = weights["embed.weight"].detach().cpu()
         return {"rqi": rqi(E, grams), "effective_loss": effective_loss(E, train_grams)}
     return measure
+
+
+# model kind -> (config, task) -> its measures as a function of a run's weights, or None
+MEASURES: dict[str, Callable[[RunConfig, Task], WeightMeasures | None]] = {
+    "committee": _committee_measures,
+    "toy": _toy_measures,
+}

@@ -20,13 +20,13 @@ f is replaced by f_lin(x; theta) = f(x; theta_0) + J_0(x) (theta - theta_0), com
 Jacobian-vector product; centred, the trained output is alpha * J_0(x) (theta - theta_0).
 The parameters theta are the model's own, so checkpoints store theta as for any run.
 
-The same ``Objective`` serves training, the metrics and every analysis, so all of them see
-the same centred, scaled output.
+``Objective`` is g for one model (the analyses read it); ``StackedObjective`` the same
+definitions for a stack of runs, each with its own alpha and theta_0 (the trainer and its
+metrics read it), so all of them see the same centred, scaled output.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import torch
@@ -38,7 +38,7 @@ from interp.analysis.lazy_rich import (
     trainable_weights,
 )
 from interp.config import ModelConfig, ObjectiveConfig, RunConfig
-from interp.models import OutputFn, output_fn
+from interp.models import output_fn
 
 # Optimisers that follow the raw gradient (learning rate / alpha^2); every other optimiser in
 # interp.train.optim is Adam-family (normalises the gradient: learning rate / alpha).
@@ -136,41 +136,48 @@ def build_objective(config: RunConfig, model: torch.nn.Module, initial: Params,
                      {name: initial[name] for name in names})
 
 
-def training_outputs(config: RunConfig, model: torch.nn.Module, initial: Params,
-                     fast: bool = True, fixed_inputs: Sequence[torch.Tensor] = ()) -> OutputFn:
-    """inputs -> g(theta; inputs) for the live model: what the trainer differentiates and its
-    metrics read. [batch, ...] -> [batch, n_outputs].
+class StackedObjective:
+    """What a stack of M runs trains: g for every run at once, [M, n, ...] -> [M, n, C].
 
-    Plain training (not centred, not linearised) returns ``output_fn`` itself, exactly the
-    computation of runs made before the objective existed. In the centred case f(theta_0) comes from
-    a frozen copy of the model at theta_0: computed once for each tensor in ``fixed_inputs``
-    (the train and test inputs, passed as the very tensor objects the loop evaluates) and
-    under no_grad for any other batch (minibatches).
+    network: the stacked stateless forward (``interp.models.stacked_output_fn``); weights:
+    a function giving the live stacked state dict (name -> [M, ...]); trainable: the names
+    trained; initial: theta_0 stacked (every state-dict name), None unless the objective is
+    centred or linearised; alpha: [M] each run's output scale; fixed_inputs: the tensors
+    (train and test inputs) whose f(theta_0) is computed once.
     """
-    plain = output_fn(config.model, model, fast=fast)
-    if not config.objective.centered and not config.objective.linearized:
-        return plain
-    objective = build_objective(config, model, initial, fast)
-    if objective.linearized:
-        live = trainable_weights(model)
-        return lambda inputs: objective(live, inputs)
-    reference = _frozen_copy(model, objective.initial)
-    initial_outputs = torch.no_grad()(output_fn(config.model, reference, fast=fast))
-    known = [(x, initial_outputs(x)) for x in fixed_inputs]
 
-    def outputs(inputs: torch.Tensor) -> torch.Tensor:
-        cached = next((f0 for x, f0 in known if x is inputs), None)
-        return objective.centre(plain(inputs),
-                                initial_outputs(inputs) if cached is None else cached)
+    def __init__(self, objective: ObjectiveConfig, network, weights, trainable: list[str],
+                 initial: Params | None, alpha: torch.Tensor,
+                 fixed_inputs: Sequence[torch.Tensor] = ()):
+        self.network, self.weights, self.trainable = network, weights, trainable
+        self.centred, self.linearized = objective.centered, objective.linearized
+        self.initial = initial
+        self.alpha = alpha
+        self.known = ([(x, self.initial_outputs(x)) for x in fixed_inputs]
+                      if self.centred and not self.linearized else [])
 
-    return outputs
+    @torch.no_grad()
+    def initial_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """f(theta_0) of every run on its ``inputs``: [M, n, C]."""
+        return self.network(self.initial, inputs)
 
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        """g(theta; inputs) of every run: f, alpha * (f - f_0), f_lin or alpha * (f_lin - f_0)
+        (``Objective``'s definitions, each run with its own alpha and theta_0)."""
+        weights = self.weights()
+        if self.linearized:
+            initial = {name: self.initial[name] for name in self.trainable}
+            tangent = {name: weights[name] - initial[name] for name in self.trainable}
+            start, change = torch.func.jvp(
+                lambda params: self.network({**self.initial, **params}, inputs),
+                (initial,), (tangent,))
+            return self._scaled(change) if self.centred else start + change
+        outputs = self.network(weights, inputs)
+        if not self.centred:
+            return outputs
+        initial = next((f0 for x, f0 in self.known if x is inputs), None)
+        return self._scaled(outputs - (self.initial_outputs(inputs) if initial is None
+                                       else initial))
 
-def _frozen_copy(model: torch.nn.Module, weights: Params) -> torch.nn.Module:
-    """A copy of ``model`` holding ``weights`` (by state-dict name), with no gradients."""
-    reference = copy.deepcopy(model).requires_grad_(False)
-    state = reference.state_dict(keep_vars=True)
-    with torch.no_grad():
-        for name, value in weights.items():
-            state[name].copy_(value)
-    return reference
+    def _scaled(self, outputs: torch.Tensor) -> torch.Tensor:
+        return self.alpha.to(outputs.dtype).view(-1, *[1] * (outputs.dim() - 1)) * outputs

@@ -1,35 +1,46 @@
-"""Optimisers, the learning-rate schedule (linear warm-up, as in Power et al.) and the
-optimiser variants of Hu et al. (Fig. 5) and Grokfast (Lee et al. 2024).
+"""The optimisers (AdamW, Adam, SGD) and the learning-rate schedule (linear warm-up, as in
+Power et al.) over a stack of M runs' weights, each run with its own hyper-parameters.
 
-``OptimizerVariants`` holds everything the variants need between steps (noise generator,
-filter buffers); its ``state_dict`` goes into the resume state, so a killed run resumes
-bit-identically.
+``StackedOptimizer`` updates stacked weights [M, ...] with each run's own learning rate,
+warm-up, weight decay, betas, output-scale factor (``learning_rate_scale``) and parameter
+group (the toy model's embedding learning-rate factor and weight decay), all as [M] tensors
+broadcast over each weight: one kernel per operation for the whole stack. Its arithmetic is
+torch's single-tensor AdamW / Adam / SGD (PyTorch's ``_single_tensor_adam`` and
+``_single_tensor_sgd``, same operations in the same order, scalars computed in float64 and
+applied in the weights' dtype), on the flat [M, P] weights of ``interp.train.flat``, so a
+run equals the same run under ``torch.optim`` up to float
+rounding. Each run's state is read and written in ``torch.optim``'s ``state_dict`` format
+(``run_state``/``load_run_states``), so a run of a stack resumes alone and vice versa.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from interp.config import OptimConfig
+from interp.train.flat import FlatLayout
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+ADAM_EPS = 1e-8  # torch.optim's default, as every run has used
 
 
 def build_optimizer(config: OptimConfig, groups: list[dict[str, Any]]
                     ) -> torch.optim.Optimizer:
-    """The torch optimiser a config names, over parameter ``groups`` (dicts with ``params``,
-    ``lr_factor`` and optionally their own ``weight_decay``)."""
+    """The ``torch.optim`` optimiser a config names, over parameter ``groups`` (dicts with
+    ``params``, ``lr_factor`` and optionally their own ``weight_decay``): the reference whose
+    arithmetic and ``state_dict`` format ``StackedOptimizer`` follows."""
     groups = [{**group, "params": list(group["params"])} for group in groups]
     if config.name == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay,
-                                 betas=config.betas)
+                                 betas=config.betas, eps=ADAM_EPS)
     if config.name == "adam":
         return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay,
-                                betas=config.betas)
+                                betas=config.betas, eps=ADAM_EPS)
     if config.name == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay)
     raise ValueError(f"unknown optimizer {config.name!r}")
@@ -48,106 +59,164 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr * group.get("lr_factor", 1.0)
 
 
-class OptimizerVariants:
-    """Weight noise, gradient filters and update noise around one optimiser step.
+@dataclass(frozen=True)
+class RunOptimizer:
+    """One run's optimiser settings: its config, the factor its scheduled learning rate is
+    multiplied by (``interp.train.objective.learning_rate_scale``), and its parameter groups
+    as state-dict names with each group's learning-rate factor and weight decay."""
 
-    Per step: ``with perturbed_weights():`` forward and backward (Hu et al.: each parameter
-    W replaced by W + sigma eps at every forward, eps ~ N(0, 1); the gradient taken there is
-    applied to the clean W); ``filter_gradients()`` (Grokfast: g <- g + lamb h, with h the
-    EMA h <- alpha h + (1 - alpha) g, initialised to the first gradient, or the mean of the
-    last ``filter_window`` gradients once the window is full); ``optimizer.step()``;
-    ``add_update_noise(optimizer)`` (Hu et al.: W <- W + lr (dW + n), n ~ N(0, sigma^2)).
-    Noise is drawn from its own generator, seeded from the schedule seed.
-    """
+    config: OptimConfig
+    lr_scale: float
+    groups: tuple[tuple[tuple[str, ...], float, float], ...]  # (names, lr_factor, decay)
 
-    def __init__(self, config: OptimConfig, params: list[torch.nn.Parameter], seed: int):
-        self.config, self.params = config, params
-        device = params[0].device if params else torch.device("cpu")
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.buffers: list[torch.Tensor] | None = None  # EMA h, or the MA window [w, ...]
-        self.seen = 0  # gradients the filter has taken in
+    @classmethod
+    def of(cls, config: OptimConfig, lr_scale: float, groups: list[dict[str, Any]],
+           name_of: Mapping[int, str]) -> RunOptimizer:
+        """From ``interp.models.parameter_groups`` groups of a template model whose
+        parameters' state-dict names ``name_of`` gives (by ``id``)."""
+        return cls(config, lr_scale, tuple(
+            (tuple(name_of[id(p)] for p in group["params"]), group.get("lr_factor", 1.0),
+             group.get("weight_decay", config.weight_decay)) for group in groups))
 
     @property
-    def active(self) -> bool:
-        c = self.config
-        return bool(c.weight_noise or c.update_noise or c.grad_filter)
+    def names(self) -> list[str]:
+        """The trainable weights in optimiser order (torch's parameter indices)."""
+        return [name for names, _, _ in self.groups for name in names]
 
-    def _noise(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(like.shape, generator=self.generator, device=like.device,
-                           dtype=like.dtype)
 
-    @contextmanager
-    def perturbed_weights(self) -> Iterator[None]:
-        """Add N(0, weight_noise^2) to every parameter inside the block, then restore the
-        exact clean values (gradients computed inside stay)."""
-        sigma = self.config.weight_noise
-        if not sigma:
-            yield
-            return
-        clean = [p.detach().clone() for p in self.params]
-        with torch.no_grad():
-            for p in self.params:
-                p.add_(sigma * self._noise(p))
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for p, value in zip(self.params, clean, strict=True):
-                    p.copy_(value)
+class StackedOptimizer:
+    """AdamW, Adam or SGD (one kind for the stack) over the stack's flat trainable weights
+    ``flat`` (a leaf [M, P], laid out by ``layout``) with each run's settings (``runs``, M of
+    them, with the same parameter groups by name). Call ``step(step)`` after backward; it
+    also clears the gradient.
+
+    Every weight has a gradient here (a weight the forward does not read gets zeros), where
+    ``torch.optim`` skips a parameter without one; the models' forwards read every trainable
+    weight.
+    """
+
+    def __init__(self, flat: torch.Tensor, layout: FlatLayout, runs: Sequence[RunOptimizer]):
+        self.flat, self.layout, self.runs = flat, layout, list(runs)
+        self.kind = runs[0].config.name
+        if any(run.config.name != self.kind for run in runs):
+            raise ValueError("one stacked optimiser trains one kind of optimiser")
+        device, dtype = flat.device, flat.dtype
+
+        def column(values: Sequence[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float64, device=device)
+
+        configs = [run.config for run in runs]
+        self.base_lr = column([c.lr for c in configs])
+        self.warmup = column([c.warmup_steps for c in configs])
+        self.lr_scale = column([run.lr_scale for run in runs])
+        self.beta1 = column([c.betas[0] for c in configs])
+        self.beta2 = column([c.betas[1] for c in configs])
+        # the parameter groups: contiguous column spans of the flat weights (optimiser order)
+        ends = list(itertools.accumulate(layout.sizes))
+        stops = list(itertools.accumulate(len(names) for names, _, _ in runs[0].groups))
+        self.spans = [(ends[start - 1] if start else 0, ends[stop - 1])
+                      for start, stop in zip([0, *stops[:-1]], stops, strict=True)]
+        self.lr_factor = torch.stack([column([run.groups[g][1] for run in runs])
+                                      for g in range(len(self.spans))], dim=1)  # [M, G]
+        self.decay = torch.stack([column([run.groups[g][2] for run in runs])
+                                  for g in range(len(self.spans))], dim=1)  # [M, G]
+        self.has_decay = (self.decay != 0).any(dim=0).tolist()
+        # the per-run constants of Adam's moment updates, in the weights' dtype
+        self.one_minus_beta1 = (1 - self.beta1).to(dtype)[:, None]
+        self.beta2_cast = self.beta2.to(dtype)[:, None]
+        self.one_minus_beta2 = (1 - self.beta2).to(dtype)[:, None]
+        # each run's torch.optim param_groups, the format its saved state takes
+        self.group_formats = [_param_groups_format(run) for run in runs]
+        self.exp_avg: torch.Tensor | None = None
+        self.exp_avg_sq: torch.Tensor | None = None
+        self.steps = 0  # optimiser steps taken (one count for the whole stack)
+
+    def learning_rates(self, step: int) -> torch.Tensor:
+        """[M] float64: each run's learning rate at optimiser step ``step`` (0-based), its
+        warm-up and output-scale factor applied (``learning_rate`` times ``lr_scale``)."""
+        warm = torch.where(step < self.warmup,
+                           self.base_lr * (step + 1) / self.warmup.clamp(min=1), self.base_lr)
+        return warm * self.lr_scale
 
     @torch.no_grad()
-    def filter_gradients(self) -> None:
-        """Grokfast's EMA or MA filter, in place on ``p.grad``."""
-        kind, lamb = self.config.grad_filter, self.config.filter_lamb
-        if kind is None:
+    def step(self, step: int) -> torch.Tensor:
+        """Update the weights from their gradient and clear it; returns the learning rate
+        each parameter group took, [M, G] float64 (group g: columns ``spans[g]``)."""
+        rates = self.learning_rates(step)[:, None] * self.lr_factor
+        flat, grad = self.flat, self.flat.grad
+        if grad is None:
+            return rates
+        self.steps += 1
+        corrections = None
+        if self.kind != "sgd":
+            if self.exp_avg is None:
+                self.exp_avg, self.exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+            corrections = ((1 - self.beta1 ** self.steps)[:, None],
+                           (1 - self.beta2 ** self.steps).sqrt()[:, None].to(flat.dtype))
+        for g, (start, stop) in enumerate(self.spans):
+            self._update(g, slice(start, stop), grad[:, start:stop], rates[:, g:g + 1],
+                         corrections)
+        flat.grad = None
+        return rates
+
+    def _update(self, group: int, columns: slice, grad: torch.Tensor, lr: torch.Tensor,
+                corrections: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+        """One group's update: its weights ``flat[:, columns]``, learning rates ``lr`` [M, 1]
+        (float64), Adam's bias corrections (1 - beta1^t, sqrt(1 - beta2^t)) [M, 1]."""
+        param = self.flat[:, columns]
+        decay = self.decay[:, group:group + 1]
+        if self.kind != "adamw" and self.has_decay[group]:  # L2 on the gradient
+            grad = grad.add(param * decay.to(param.dtype))
+        if corrections is None:  # SGD
+            param.add_(grad * (-lr).to(param.dtype))
             return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        if kind == "ema":
-            if self.buffers is None:
-                self.buffers = [g.clone() for g in grads]
-            else:
-                alpha = self.config.filter_alpha
-                for h, g in zip(self.buffers, grads, strict=True):
-                    h.mul_(alpha).add_(g, alpha=1 - alpha)
-            filtered = self.buffers
-        else:
-            window = self.config.filter_window
-            if self.buffers is None:
-                self.buffers = [torch.zeros(window, *g.shape, dtype=g.dtype, device=g.device)
-                                for g in grads]
-            for buffer, g in zip(self.buffers, grads, strict=True):
-                buffer[self.seen % window] = g
-            filtered = ([b.mean(dim=0) for b in self.buffers] if self.seen + 1 >= window
-                        else None)
-        self.seen += 1
-        if filtered is not None:
-            for p, h in zip(self.params, filtered, strict=True):
-                if p.grad is not None:
-                    p.grad.add_(h, alpha=lamb)
+        exp_avg, exp_avg_sq = self.exp_avg[:, columns], self.exp_avg_sq[:, columns]
+        if self.kind == "adamw":
+            param.mul_((1 - lr * decay).to(param.dtype))
+        exp_avg.lerp_(grad, self.one_minus_beta1)
+        exp_avg_sq.mul_(self.beta2_cast).addcmul_(grad * self.one_minus_beta2, grad)
+        bias_correction1, bias_correction2_sqrt = corrections
+        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(ADAM_EPS)
+        param.addcdiv_(exp_avg * (-lr / bias_correction1).to(param.dtype), denom)
 
-    @torch.no_grad()
-    def add_update_noise(self, optimizer: torch.optim.Optimizer) -> None:
-        """W <- W + lr * n with n ~ N(0, update_noise^2), each group at its own lr."""
-        sigma = self.config.update_noise
-        if not sigma:
-            return
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                p.add_(self._noise(p), alpha=group["lr"] * sigma)
+    def run_state(self, index: int, step: int) -> dict[str, Any]:
+        """Run ``index``'s state as its own ``torch.optim`` optimiser's ``state_dict()``
+        would be after ``step`` scheduled steps (the learning rate it would hold: that of the
+        last step taken)."""
+        run = self.runs[index]
+        lr = learning_rate(run.config, max(step - 1, 0)) * run.lr_scale
+        groups = [{**group, "lr": lr * group["lr_factor"]} for group in self.group_formats[index]]
+        state = {}
+        if self.exp_avg is not None:
+            moments = zip(self.layout.pieces(self.exp_avg[index]),
+                          self.layout.pieces(self.exp_avg_sq[index]), strict=True)
+            state = {position: {"step": torch.tensor(float(self.steps)),
+                                "exp_avg": exp_avg.clone(), "exp_avg_sq": exp_avg_sq.clone()}
+                     for position, (exp_avg, exp_avg_sq) in enumerate(moments)}
+        return {"state": state, "param_groups": groups}
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Everything needed to continue bit-identically, as named tensors."""
-        state = {"generator": self.generator.get_state(),
-                 "seen": torch.tensor(self.seen)}
-        for index, buffer in enumerate(self.buffers or []):
-            state[f"buffer/{index}"] = buffer
-        return state
+    def load_run_states(self, states: Sequence[dict[str, Any]]) -> None:
+        """Continue from the runs' saved states (``run_state`` form, or a ``torch.optim``
+        state_dict of the same optimiser): the moment estimates stacked, the step count taken
+        from them (equal for every run: they stopped at one step)."""
+        counts = {int(entry["step"]) for state in states for entry in state["state"].values()}
+        if len(counts) > 1:
+            raise ValueError(f"the runs' optimiser states are at different steps {counts}")
+        self.steps = counts.pop() if counts else 0
+        positions = range(len(self.layout.names))
+        if self.kind != "sgd" and all(p in s["state"] for s in states for p in positions):
+            def stacked(key: str) -> torch.Tensor:
+                return torch.stack([self.layout.row([s["state"][p][key] for p in positions])
+                                    for s in states]).to(self.flat)
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore what ``state_dict`` saved (buffers moved to the parameters' device)."""
-        self.generator.set_state(state["generator"])
-        self.seen = int(state["seen"])
-        keys = sorted((k for k in state if k.startswith("buffer/")),
-                      key=lambda k: int(k.split("/")[1]))
-        device = self.params[0].device if self.params else "cpu"
-        self.buffers = [state[k].to(device) for k in keys] or None
+            self.exp_avg, self.exp_avg_sq = stacked("exp_avg"), stacked("exp_avg_sq")
+
+
+@functools.lru_cache(maxsize=1024)  # runs of a sweep mostly share one format
+def _param_groups_format(run: RunOptimizer) -> list[dict[str, Any]]:
+    """The ``param_groups`` of the run's own ``torch.optim`` optimiser's ``state_dict()``."""
+    template = build_optimizer(run.config, [{"params": [torch.empty(0) for _ in names],
+                                             "lr_factor": factor, "weight_decay": decay}
+                                            for names, factor, decay in run.groups])
+    return template.state_dict()["param_groups"]
+

@@ -2,8 +2,8 @@
 
 The state goes into a safetensors file, so resuming never unpickles anything; non-tensor
 optimiser entries (hyper-parameters, Python scalars) travel as JSON metadata. The format is
-one run's: the ensemble trainer (``interp.train.ensemble``) writes each of its runs' states
-in it too, so any run can be resumed alone or together with others.
+one run's: the trainer (``interp.train.loop``) writes each run of a stack in it, so any run
+can be resumed alone or together with others.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from interp.config import ScheduleConfig
-from interp.train.optim import OptimizerVariants
+from interp.config import OptimConfig, ScheduleConfig
+from interp.train.variants import variants_active
 
 
 @dataclass
@@ -87,8 +87,7 @@ def unpack_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any],
 
 def check_training_state(state: TrainingState, model: torch.nn.Module,
                          optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                         variants: OptimizerVariants, schedule: ScheduleConfig,
-                         source: Path) -> None:
+                         optim: OptimConfig, schedule: ScheduleConfig, source: Path) -> None:
     """RunFileError naming ``source`` unless ``state`` fits the live training objects it is
     to be loaded into: model weights (names, shapes, dtypes), optimiser groups and state (the
     entries one step of this optimiser creates, with their shapes and dtypes), RNG state,
@@ -113,7 +112,7 @@ def check_training_state(state: TrainingState, model: torch.nn.Module,
         raise _damaged(source, "the random generator state is not a valid one") from None
     problem = _optimizer_mismatch(state.optimizer, optimizer)
     if problem is None:
-        problem = _variants_mismatch(state.variants, variants)
+        problem = _variants_mismatch(state.variants, optim, optimizer)
     if problem is not None:
         raise _damaged(source, problem)
 
@@ -164,28 +163,30 @@ def _same_kind(value: Any, reference: Any) -> bool:
     return isinstance(value, type(reference))
 
 
-def _variants_mismatch(saved: dict[str, torch.Tensor], variants: OptimizerVariants
-                       ) -> str | None:
-    """What in the saved optimiser-variant state does not fit ``variants``, or None."""
-    if not variants.active:
+def _variants_mismatch(saved: dict[str, torch.Tensor], optim: OptimConfig,
+                       optimizer: torch.optim.Optimizer) -> str | None:
+    """What in the saved optimiser-variant state does not fit a run with settings ``optim``
+    whose trainable parameters ``optimizer`` holds, or None."""
+    if not variants_active(optim):
         return None
-    reference = variants.state_dict()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    reference = torch.Generator(device=params[0].device if params else "cpu").get_state()
     generator = saved.get("generator")
     seen = saved.get("seen")
-    if generator is None or generator.shape != reference["generator"].shape or (
-            generator.dtype != reference["generator"].dtype):
+    if generator is None or generator.shape != reference.shape or (
+            generator.dtype != reference.dtype):
         return "the optimiser-variant noise generator state is missing or the wrong size"
     try:  # a scratch generator of the same device: the live one stays as it is
-        torch.Generator(device=variants.generator.device).set_state(generator)
+        torch.Generator(device=params[0].device if params else "cpu").set_state(generator)
     except RuntimeError:
         return "the optimiser-variant noise generator state is not a valid one"
     if seen is None or seen.dim() != 0 or seen.is_floating_point() or int(seen) < 0:
         return "the optimiser-variant step count is missing or invalid"
     buffers = sorted(k for k in saved if k.startswith("buffer/"))
-    if variants.config.grad_filter is None:
+    if optim.grad_filter is None:
         return "unexpected gradient-filter buffers" if buffers else None
-    window = (variants.config.filter_window,) if variants.config.grad_filter == "ma" else ()
-    shapes = [torch.Size(window + tuple(p.shape)) for p in variants.params]
+    window = (optim.filter_window,) if optim.grad_filter == "ma" else ()
+    shapes = [torch.Size(window + tuple(p.shape)) for p in params]
     if int(seen) > 0 and [saved.get(f"buffer/{i}") is not None for i in range(len(shapes))
                           ] != [True] * len(shapes):
         return "gradient-filter buffers are missing"
@@ -204,33 +205,3 @@ def _damaged(source: Path, reason: str) -> Exception:
     return RunFileError(f"{source}: the resume state is damaged ({reason}); pass --force "
                         "instead of --resume to start the run again")
 
-
-def pack_training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        generator: torch.Generator, epoch: int, step: int,
-                        extra: dict[str, Any] | None = None,
-                        variants: dict[str, torch.Tensor] | None = None
-                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Flatten model + optimiser + RNG state into (tensors, JSON-able metadata);
-    ``variants`` is the optimiser variants' state (noise generator, filter buffers)."""
-    state = TrainingState(model.state_dict(), optimizer.state_dict(), generator.get_state(),
-                          epoch, step, dict(variants or {}))
-    return pack_state(state, extra)
-
-
-def unpack_training_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any],
-                          model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                          generator: torch.Generator, variants: OptimizerVariants,
-                          schedule: ScheduleConfig, source: Path) -> tuple[int, int]:
-    """Restore what ``pack_training_state`` saved into the live objects, after checking that
-    it fits them (``check_training_state``); returns (epoch, step). ``source`` names the
-    file in errors."""
-    from interp.runs import load_weights_into
-
-    state = unpack_state(tensors, meta, next(model.parameters()).device, source)
-    check_training_state(state, model, optimizer, generator, variants, schedule, source)
-    load_weights_into(model, state.model, source=source)
-    generator.set_state(state.rng)
-    optimizer.load_state_dict(state.optimizer)
-    if variants.active:
-        variants.load_state_dict(state.variants)
-    return state.epoch, state.step
