@@ -217,3 +217,23 @@ def test_a_sigkilled_stack_of_toy_models_resumes_bit_for_bit(tmp_path):
     subprocess.run([*command, "resume", *map(str, paths)], cwd=REPO, env=env, check=True)
     for i, path in enumerate(straight):
         assert_same_run(Run.load(path), Run.load(tmp_path / "killed" / str(i)), exact=True)
+
+
+def test_on_cpu_large_activations_step_run_by_run_with_the_same_results(tmp_path, monkeypatch):
+    """Past CPU_VECTORIZE_LIMIT the stacked forward goes run by run (a CPU's caches hold one
+    run's activations, not M runs'): the stack still equals its runs trained alone."""
+    from interp.presets import get_preset
+    from interp.tasks import build_task
+    from interp.train import loop
+
+    cpu = torch.device("cpu")
+    for preset, vectorized in (("kumar-committee", False), ("liu-toy", True)):
+        config = get_preset(preset)
+        assert loop.vectorizes(config, build_task(config.task), cpu) is vectorized
+        assert loop.vectorizes(config, build_task(config.task), torch.device("cuda"))
+    monkeypatch.setattr(loop, "CPU_VECTORIZE_LIMIT", 0)
+    configs = _configs("committee")
+    stacked = train_stack(configs, [tmp_path / f"stack{i}" for i in range(3)], OPTIONS)
+    for i, config in enumerate(configs):
+        alone = train_stack([config], [tmp_path / f"alone{i}"], OPTIONS)[0]
+        assert_same_run(Run.load(stacked[i]), Run.load(alone), exact=False)

@@ -78,12 +78,13 @@ def _assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> No
                                msg=lambda message: f"{what}: {message}")
 
 
+@pytest.mark.parametrize("vectorized", [True, False], ids=["vmap", "run-by-run"])
 @pytest.mark.parametrize("name", KINDS)
-def test_stacked_outputs_and_gradients_equal_each_run_alone(name):
+def test_stacked_outputs_and_gradients_equal_each_run_alone(name, vectorized):
     stack = _stack(name)
     weights = {key: value.clone().requires_grad_(key in stack.trainable)
                for key, value in stack.weights.items()}
-    f = stacked_output_fn(stack.config.model, stack.models[0], stack.fast)
+    f = stacked_output_fn(stack.config.model, stack.models[0], stack.fast, vectorized)
     outputs = f(weights, stack.inputs)
     assert outputs.shape[:2] == (N_RUNS, N_ROWS)
     probe = torch.randn(outputs.shape, generator=torch.Generator().manual_seed(1))

@@ -28,8 +28,8 @@ StatelessOutputFn = Callable[[Mapping[str, Tensor], Tensor], Tensor]
 StackedOutputFn = StatelessOutputFn
 
 
-def stacked_output_fn(config: ModelConfig, template: torch.nn.Module, fast: bool = True
-                      ) -> StackedOutputFn:
+def stacked_output_fn(config: ModelConfig, template: torch.nn.Module, fast: bool = True,
+                      vectorized: bool = True) -> StackedOutputFn:
     """f(weights, inputs) -> [M, n, n_outputs]: ``output_fn(config, model_m, fast)(inputs[m])``
     for each of M runs at once.
 
@@ -37,6 +37,12 @@ def stacked_output_fn(config: ModelConfig, template: torch.nn.Module, fast: bool
     each entry stacked over the runs: name -> [M, ...]. inputs: [M, n, ...], each run's own
     rows. ``template`` is a model of the same architecture (``build_model``); only its
     structure is used, its own weights are neither read nor changed.
+
+    ``vectorized``: one ``torch.vmap`` over the runs (a few large kernels: what a GPU and
+    small models need); otherwise the runs one after another on views of the stacked
+    weights (``unbind``, whose backward is one ``stack``), for a CPU whose caches hold one
+    run's activations but not M runs' (see ``interp.train.loop``). Same values either way,
+    up to float rounding.
     """
     run = run_output_fn(config, template, fast)
     stacked = torch.vmap(run)
@@ -45,7 +51,12 @@ def stacked_output_fn(config: ModelConfig, template: torch.nn.Module, fast: bool
         if inputs.shape[0] == 1:
             return run({name: value.squeeze(0) for name, value in weights.items()},
                        inputs[0]).unsqueeze(0)
-        return stacked(weights, inputs)
+        if vectorized:
+            return stacked(weights, inputs)
+        names = list(weights)
+        per_run = zip(*(weights[name].unbind(0) for name in names), strict=True)
+        return torch.stack([run(dict(zip(names, values, strict=True)), x)
+                            for values, x in zip(per_run, inputs.unbind(0), strict=True)])
 
     return f
 

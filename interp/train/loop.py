@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from interp.config import RunConfig
+from interp.config import RunConfig, TaskSizes
 from interp.errors import UserError, warn
 from interp.files import reserve_open_files
 from interp.models import build_model, parameter_groups, stacked_output_fn, stateless_output_fn
@@ -124,6 +124,27 @@ def runtime_info(device: torch.device, options: TrainOptions, compiled: bool, ru
 def _compiles(config: RunConfig, device: torch.device, options: TrainOptions) -> bool:
     fast_path = options.fast and stateless_output_fn(config.model) is not None
     return should_compile(options.compile, device, fast_path)
+
+
+# Bytes of one run's activations (one forward over its larger data split) that a CPU core's
+# caches hold. Beyond it a vmap over M runs streams M runs' activations through memory at
+# every elementwise operation, where the runs one after another each stay in cache: the
+# committee machine (Kumar et al., 4 MB a run) steps at 0.8x the one-at-a-time pace
+# vmapped on this project's 2-core CPU, Liu et al.'s toy model (0.15 MB) at 2.8x.
+CPU_VECTORIZE_LIMIT = 1 << 20
+
+
+def vectorizes(config: RunConfig, task: Task, device: torch.device) -> bool:
+    """Whether the stack's forward is one vmap over its runs (always on GPUs, where a small
+    model's step is all kernel-launch overhead; on CPU while one run's activations fit its
+    caches, ``CPU_VECTORIZE_LIMIT``) rather than the runs one after another."""
+    if device.type != "cpu":
+        return True
+    tokens = task.vocab_size is not None
+    sizes = TaskSizes(task.seq_len, task.vocab_size, None if tokens else task.inputs.shape[1],
+                      task.n_outputs)
+    rows = max(len(task.train_idx), len(task.test_idx))
+    return config.model.activation_bytes(sizes) * rows <= CPU_VECTORIZE_LIMIT
 
 
 def train(config: RunConfig | None, out_dir: str | Path,
@@ -333,7 +354,8 @@ class _Loop:
             self.optimizer.load_run_states([s.optimizer for s in states])
             if self.variants is not None:
                 self.variants.load_run_states([s.variants for s in states])
-        network = stacked_output_fn(config.model, template, fast=options.fast)
+        network = stacked_output_fn(config.model, template, fast=options.fast,
+                                    vectorized=vectorizes(config, members[0].task, device))
         if _compiles(config, device, options):
             network = compile_outputs(network, device)
         self.train = StackedRows.gather([(m.task.train_inputs, m.task.train_targets)
