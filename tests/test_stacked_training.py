@@ -237,3 +237,28 @@ def test_on_cpu_large_activations_step_run_by_run_with_the_same_results(tmp_path
     for i, config in enumerate(configs):
         alone = train_stack([config], [tmp_path / f"alone{i}"], OPTIONS)[0]
         assert_same_run(Run.load(stacked[i]), Run.load(alone), exact=False)
+
+
+def test_the_cli_trains_a_liu_toy_grid_of_twelve_runs_as_one_stack(tmp_path):
+    from conftest import run_in_process
+
+    out = tmp_path / "grid"
+    result = run_in_process("interp.train", "--preset", "liu-toy", "--set",
+                            "schedule.epochs=3", "--set", "schedule.checkpoint_log=0",
+                            "--sweep", "optim.lr=1e-4,3e-4,1e-3", "--sweep", "seed=0:4",
+                            "--out", str(out), "--quiet", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    runs = [Run.load(path) for path in sorted(out.iterdir())]
+    assert len(runs) == 12
+    assert {run.record["runtime"]["stacked_runs"] for run in runs} == {12}
+    assert {(run.config.optim.lr, run.config.model.seed) for run in runs} == {
+        (lr, seed) for lr in (1e-4, 3e-4, 1e-3) for seed in range(4)}
+    # optimiser kinds cannot share a stack: one stack each, both trained
+    result = run_in_process("interp.train", "--preset", "hu-mlp", "--set", "schedule.epochs=2",
+                            "--set", "task.p=11", "--sweep", "optim.name=adamw,sgd",
+                            "--out", str(tmp_path / "kinds"), "--quiet", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    kinds = [Run.load(path) for path in sorted((tmp_path / "kinds").iterdir())]
+    assert [run.config.optim.name for run in kinds] == ["adamw", "sgd"]
+    assert all("stacked_runs" not in run.record["runtime"] for run in kinds)
+    assert all(len(run.metrics) > 0 for run in kinds)
