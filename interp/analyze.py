@@ -1,8 +1,10 @@
-"""``python -m interp.analyze RUN_DIR``: analyse a run's checkpoints and write a report.
+"""``python -m interp.analyze RUN_DIR|SWEEP_DIR``: analyse a run's checkpoints and write a
+report; for a directory of runs (a sweep), also one table of them all.
 
     python -m interp.analyze checkpoints/nanda-p113
     python -m interp.analyze checkpoints/tiny --every 2 --only fourier
-    python -m interp.analyze checkpoints/            # every run inside, plus a comparison
+    python -m interp.analyze checkpoints/liu-phases    # every run, plus the sweep table
+    python -m interp.analyze checkpoints/liu-phases --table-only    # the table alone
 
 Every analysis that applies to the run (fourier: Nanda et al.'s Fourier structure and
 progress measures; representation: Liu et al.'s RQI; lazy_rich: Kumar et al.'s
@@ -11,6 +13,13 @@ each checkpoint's results are cached under RUN/analysis/, so a second call compu
 checkpoints; it can run while training is still writing (it reads complete files only).
 Writes RUN/analysis/summary.json and a self-contained RUN/analysis/report.html, and prints a
 short summary. A damaged checkpoint is skipped with a warning naming it.
+
+For a directory of runs (made by python -m interp.sweep or interp.train --sweep), each run
+is analysed so, then SWEEP_DIR/analysis/sweep.csv holds one row per run (axis values, seeds,
+landmarks, Liu et al.'s phase, final losses and accuracies, each run's analysis summary;
+see interp.sweep_table) and SWEEP_DIR/analysis/sweep-report.html shows the phase diagram,
+the landmarks against each axis, and the table. A run that cannot be read is skipped with a
+warning.
 """
 
 from __future__ import annotations
@@ -64,8 +73,8 @@ def select_epochs(epochs: list[int], every: int) -> list[int]:
 def base_summary(run, metrics) -> dict[str, Any]:
     """What every run's summary holds: landmarks, phases and Liu et al.'s learning phase."""
     from interp.analysis.curves import first_epoch, landmarks
+    from interp.analysis.phases import learning_phase
     from interp.analysis.progress import find_phases
-    from interp.analysis.representation import learning_phase
 
     summary: dict[str, Any] = {
         "run": run.name, "path": str(run.path), "preset": run.config.preset,
@@ -74,8 +83,8 @@ def base_summary(run, metrics) -> dict[str, Any]:
     if not metrics.empty and "test_loss" in metrics:
         summary["phases"] = find_phases(metrics).to_dict()
         summary["test_loss_below_1"] = first_epoch(metrics, "test_loss", 1.0, above=False)
-    if {"train_acc", "test_acc", "step"} <= set(metrics):
-        phase = learning_phase(metrics)
+    phase = learning_phase(metrics)
+    if phase is not None:
         summary["learning_phase"] = {"name": phase.name, "train_step": phase.train_step,
                                      "test_step": phase.test_step, "gap": phase.gap}
     return summary
@@ -206,9 +215,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "transformers; default: as many as fit in half the free GPU "
                              "memory on CUDA, 1 on CPU)")
     parser.add_argument("--out", type=Path,
-                        help="output directory (default RUN/analysis; for several runs "
-                             "OUT/RUN_NAME and OUT/comparison.html)")
+                        help="output directory (default RUN/analysis; for a directory of "
+                             "runs OUT/RUN_NAME, OUT/sweep.csv and OUT/sweep-report.html)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="for a directory of runs: write the sweep table and report alone "
+                             "(from the runs' metrics and the analyses already written), "
+                             "without analysing each run's checkpoints")
     return parser.parse_args(argv)
+
+
+SWEEP_OUTPUTS = ("sweep.csv", "sweep-report.html")
+
+
+def check_sweep_outputs(out: Path, runs: list[Path]) -> None:
+    """UserError unless the sweep table and report can be written into ``out``: a directory
+    (or one to make) holding nothing but them, the runs' analysis directories (named after
+    the runs) and temporary files of killed writes; a user's file is never replaced."""
+    from interp.files import temp_file_target
+
+    check_output_dir(out)
+    if not out.is_dir():
+        return
+    names = {*SWEEP_OUTPUTS, *(path.name for path in runs)}
+    foreign = sorted(e.name for e in out.iterdir()
+                     if e.name not in names and temp_file_target(e.name) not in SWEEP_OUTPUTS)
+    if foreign:
+        raise UserError(f"{out} holds files interp.analyze does not write "
+                        f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); "
+                        "give the sweep's analysis a directory of its own (--out)")
+
+
+def analyse_sweep(sweep, out: Path, analysis_dir: Path | None) -> str:
+    """Write ``out``/sweep.csv and ``out``/sweep-report.html of ``sweep``
+    (``interp.sweep_table.Sweep``; per-run analyses read from ``analysis_dir``/RUN_NAME when
+    given); returns terminal lines about them."""
+    from interp.figures.report import sweep_report
+    from interp.files import atomic_write_text
+
+    table = sweep.table(analysis_dir)
+    csv, report = (out / name for name in SWEEP_OUTPUTS)
+    atomic_write_text(csv, table.to_csv(index=False))
+    atomic_write_text(report, sweep_report(sweep, table))
+    phases = ", ".join(f"{n} {p}" for p, n in table["phase"].value_counts().items())
+    axes = ", ".join(a.key for a in sweep.axes) or "none"
+    return (f"sweep {sweep.path}: {len(table)} runs; axes {axes}; Liu et al.'s phases: "
+            f"{phases or 'none'}\ntable: {csv}\nreport: {report}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--probes must be at least 2, got {args.probes}")
     check_positive("--checkpoint-batch", args.checkpoint_batch)
     from interp.analyzers import Options
-    from interp.runs import find_run_dirs
+    from interp.runs import ANALYSIS_DIR, find_run_dirs, is_run_dir
     from interp.train.loop import resolve_device
 
     options = Options(device=str(resolve_device(args.device)), probes=args.probes,
@@ -228,28 +279,25 @@ def main(argv: list[str] | None = None) -> int:
         what = "does not exist" if not args.run_dir.exists() else "holds no run (no run.json)"
         raise UserError(f"{args.run_dir} {what}; give a run directory made by "
                         "python -m interp.train")
-    several = len(runs) > 1
-    if args.out is not None or several:  # where the comparison goes; each run's checked below
-        check_output_dir(args.out or args.run_dir)
-    results = []
-    for path in runs:
-        out = (args.out / path.name if several else args.out) if args.out else None
-        try:
-            result = analyse_run(path, args.only, args.every, options, out)
-        except UserError as err:
-            if not several:
-                raise
-            warn(f"skipping run {path}: {err}")
-            continue
-        print(describe(result))
-        results.append(result)
-    if several:
-        from interp.figures.report import comparison_report
-        from interp.runs import atomic_write_text
+    if is_run_dir(args.run_dir):
+        if args.table_only:
+            raise UserError(f"--table-only is for a directory of runs, and {args.run_dir} is a "
+                            "run; drop --table-only")
+        print(describe(analyse_run(args.run_dir, args.only, args.every, options, args.out)))
+        return 0
+    from interp.sweep_table import Sweep
 
-        page = (args.out or args.run_dir) / "comparison.html"
-        atomic_write_text(page, comparison_report(results))
-        print(f"comparison: {page}")
+    sweep = Sweep.load(args.run_dir)  # warns of the runs it cannot read, and leaves them out
+    sweep_out = args.out or args.run_dir / ANALYSIS_DIR
+    check_sweep_outputs(sweep_out, runs)  # each run's output is checked by analyse_run
+    if not args.table_only:
+        for run in sweep.runs:
+            out = args.out / run.name if args.out else None
+            try:
+                print(describe(analyse_run(run.path, args.only, args.every, options, out)))
+            except UserError as err:
+                warn(f"skipping the analysis of run {run.path}: {err}")
+    print(analyse_sweep(sweep, sweep_out, args.out))
     return 0
 
 

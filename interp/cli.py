@@ -123,6 +123,16 @@ def check_positive(option: str, value: int | float | None) -> None:
         raise UserError(f"{option} must be {kind}, got {value}")
 
 
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device, --quiet and --skip-resource-check, shared by the commands that train
+    (interp.train, interp.sweep)."""
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--skip-resource-check", action="store_true",
+                        help="train even when the estimated memory or checkpoint disk exceeds "
+                             "what this machine has (see interp/resources.py)")
+
+
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """--compile and --matmul-precision (how the trainer's arithmetic runs, see
     ``interp.train.backend``), shared by interp.train and interp.bench."""

@@ -8,6 +8,9 @@
       resume/state.safetensors       latest weights + optimiser + RNG state for --resume
       analysis/                      written by interp.analyze
 
+A sweep directory (``python -m interp.sweep``) holds ``sweep.json`` and one run directory per
+run: see "The sweep directory" below.
+
 Tensors are stored with safetensors only: loading never unpickles anything. Every write is
 atomic (temp file in the same directory, flush + fsync, rename), so a run killed at any
 instant stays loadable; a torn last line of metrics.jsonl is ignored when reading. Metrics
@@ -23,6 +26,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -881,3 +885,176 @@ def _summarise(epochs: list[int]) -> str:
     if len(epochs) <= 6:
         return ", ".join(map(str, epochs)) or "none"
     return f"{epochs[0]}, {epochs[1]}, ..., {epochs[-1]} ({len(epochs)} in all)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep directory (python -m interp.sweep)
+#
+#     SWEEP/
+#       sweep.json    the spec and its resolved runs (SweepRecord), written before any run
+#       .lock         held by the sweep process that writes SWEEP
+#       RUN_NAME/     each run of the sweep: a normal run directory
+#
+# sweep.json (standard JSON):
+#     {"format": 1,
+#      "spec": {...},            the spec as given: its TOML parsed, as a JSON object
+#      "source": "...",          the spec file's text
+#      "axes": [{"key": "optim.lr", "log": true, "zip": false}, ...],    in the spec's order
+#      "runs": [{"name": "optim.lr=0.0001_model.seed=0",                  in training order
+#                "overrides": ["optim.lr=0.0001", "model.seed=0"],
+#                "axes": {"optim.lr": 0.0001, "model.seed": 0}}, ...]}
+#
+# An axis's key is a config key (``section.name``) or ``preset``; "log": it was given as
+# log-spaced; "zip": it moves together with the spec's other zip axes. A run's config is its
+# base (the spec's preset or config file, or the preset its "preset" axis names), then the
+# spec's [set] overrides, then the run's "overrides"; its run.json holds the result.
+
+SWEEP_FILE = "sweep.json"
+SWEEP_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One axis of a sweep: the key it sets, whether it is log-spaced, whether it is zipped."""
+
+    key: str
+    log: bool = False
+    zip: bool = False
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    """One run of a sweep: its directory name, its overrides, its value on each axis."""
+
+    name: str
+    overrides: tuple[str, ...]
+    axes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """What sweep.json holds (the schema above)."""
+
+    spec: dict[str, Any]
+    source: str
+    axes: tuple[SweepAxis, ...]
+    runs: tuple[SweepEntry, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of sweep.json (tuples as lists)."""
+        return json.loads(json_text({
+            "format": SWEEP_FORMAT, "spec": self.spec, "source": self.source,
+            "axes": [{"key": a.key, "log": a.log, "zip": a.zip} for a in self.axes],
+            "runs": [{"name": r.name, "overrides": list(r.overrides), "axes": dict(r.axes)}
+                     for r in self.runs]}))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: Path) -> SweepRecord:
+        """The record of a parsed sweep.json; RunFileError naming ``source`` unless it has
+        the schema above."""
+        problem = _sweep_problem(data)
+        if problem is not None:
+            raise RunFileError(f"{source}: {problem}; it is damaged or was not written by "
+                               "python -m interp.sweep")
+        axes = tuple(SweepAxis(a["key"], a["log"], a.get("zip", False)) for a in data["axes"])
+        runs = tuple(SweepEntry(r["name"], tuple(r["overrides"]), r["axes"])
+                     for r in data["runs"])
+        return cls(data["spec"], data["source"], axes, runs)
+
+
+def _sweep_problem(data: Any) -> str | None:
+    """What keeps ``data`` from being a sweep.json's object (None: nothing)."""
+    if not isinstance(data, dict) or not isinstance(data.get("format"), int):
+        return "is not a JSON object with a format number"
+    if not isinstance(data.get("spec"), dict) or not isinstance(data.get("source"), str):
+        return 'has no "spec" object or no "source" text'
+    axes = data.get("axes")
+    if not isinstance(axes, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("key"), str)
+            and isinstance(a.get("log"), bool) and isinstance(a.get("zip", False), bool)
+            for a in axes):
+        return '"axes" is not a list of {"key": ..., "log": true|false, "zip": true|false}'
+    keys = {a["key"] for a in axes}
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("name"), str)
+            and r["name"].strip(".") and "/" not in r["name"] and "\0" not in r["name"]
+            and isinstance(r.get("overrides"), list)
+            and all(isinstance(o, str) for o in r["overrides"])
+            and isinstance(r.get("axes"), dict) and keys <= set(r["axes"]) for r in runs):
+        return ('"runs" is not a list of {"name": ..., "overrides": [...], "axes": {...}} '
+                "giving every axis")
+    return None
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return (Path(path) / SWEEP_FILE).is_file()
+
+
+def read_sweep(path: Path) -> SweepRecord:
+    """The sweep.json of the sweep directory ``path``; RunFileError if it is missing or
+    damaged."""
+    file = Path(path) / SWEEP_FILE
+    return SweepRecord.from_dict(read_json(file), file)
+
+
+def sweep_differences(stored: SweepRecord, new: SweepRecord) -> list[str]:
+    """Where ``new`` differs from ``stored``: the spec's keys (``grid.optim.lr``), else
+    ``runs`` when the same spec resolves to other runs; empty when they are one sweep."""
+    new = SweepRecord.from_dict(new.to_dict(), Path(SWEEP_FILE))  # as JSON stores it
+    differing = _differing_keys(stored.spec, new.spec)
+    if differing:
+        return differing
+    same_runs = [(r.name, r.overrides) for r in stored.runs] == [
+        (r.name, r.overrides) for r in new.runs]
+    return [] if same_runs and stored.axes == new.axes else ["runs"]
+
+
+def check_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False
+                    ) -> SweepRecord | None:
+    """The sweep ``path`` holds (None when it is absent or empty); UserError, writing
+    nothing, if ``path`` is a run or a file, holds anything but a sweep, or holds a sweep
+    other than ``record`` (allowed with ``force``: the new spec then replaces it)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {path} is a file, not a directory; choose another --out")
+    if is_run_dir(path):
+        raise UserError(f"--out {path} holds a single run; give the sweep a directory of its "
+                        "own")
+    if not path.is_dir():
+        return None
+    if not is_sweep_dir(path):
+        entries = sorted(e.name for e in path.iterdir() if e.name != LOCK_FILE
+                         and temp_file_target(e.name) != SWEEP_FILE)
+        if entries:
+            raise UserError(f"{path} is a non-empty directory that holds no sweep (no "
+                            f"{SWEEP_FILE}; it holds {_listed(entries)}); choose another --out")
+        return None
+    stored = read_sweep(path)
+    differing = sweep_differences(stored, record)
+    if differing and not force:
+        raise UserError(f"{path} holds a different sweep (its spec differs in "
+                        f"{', '.join(differing[:MAX_LISTED])}); pass --force to replace it "
+                        "with this one (runs of equal config are kept), or choose another --out")
+    return stored
+
+
+def open_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False
+                   ) -> tuple[DirectoryLock, SweepRecord | None]:
+    """Lock the sweep directory ``path`` (made if absent) for ``record`` and write its
+    sweep.json unless it already holds this sweep; returns the lock and the sweep it held
+    before (None if none). Refuses as ``check_sweep_dir`` does, and when another process
+    holds the lock."""
+    path = Path(path)
+    check_sweep_dir(path, record, force=force)
+    path.mkdir(parents=True, exist_ok=True)
+    lock = DirectoryLock.acquire(path)
+    try:
+        stored = check_sweep_dir(path, record, force=force)  # as it is now that we hold it
+        remove_stale_temp_files(path, lambda target: target == SWEEP_FILE)
+        if stored is None or sweep_differences(stored, record):
+            atomic_write_text(path / SWEEP_FILE, json_text(record.to_dict(), indent=1) + "\n")
+    except BaseException:
+        lock.release()
+        raise
+    return lock, stored

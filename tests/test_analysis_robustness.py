@@ -85,8 +85,8 @@ def _files_outside_analysis(path) -> dict[str, str]:
 
 def test_curves_and_phases_skip_nan_losses():
     from interp.analysis.curves import first_epoch, landmarks
+    from interp.analysis.phases import learning_phase
     from interp.analysis.progress import find_phases
-    from interp.analysis.representation import learning_phase
 
     clean = pd.DataFrame({"epoch": [0, 10, 20, 30, 40], "step": [0, 10, 20, 30, 40],
                           "train_loss": [3.0, 0.001, 0.001, 0.001, 0.001],
@@ -104,7 +104,8 @@ def test_curves_and_phases_skip_nan_losses():
     assert (marks.test_loss_peak, marks.test_acc_99, marks.final_epoch) == (10, 30, 60)
     assert math.isnan(marks.final_test_acc)
     assert first_epoch(diverged, "test_loss", 0.5, above=False) == 30
-    assert learning_phase(diverged, max_gap=15).name == "grokking"
+    assert learning_phase(clean, max_gap=15).name == "grokking"
+    assert (learning_phase(diverged).name, learning_phase(diverged).gap) == ("diverged", 20)
 
     # nothing finite at all: no peak, no phases, no crossings; a column of nulls is all NaN
     empty = pd.DataFrame({"epoch": [0, 10], "step": [0, 10], "train_loss": [None, None],
@@ -114,7 +115,7 @@ def test_curves_and_phases_skip_nan_losses():
     assert find_phases(empty).to_dict() == {"memorisation_end": None, "cleanup_start": None,
                                             "cleanup_end": None}
     assert first_epoch(empty, "test_loss", 10.0, above=False) is None
-    assert learning_phase(empty).name == "confusion"
+    assert learning_phase(empty).name == "diverged"
 
 
 def test_linear_algebra_returns_nan_for_non_finite_input():
@@ -231,7 +232,7 @@ def test_a_run_that_diverged_is_analysed_where_finite(sgd_diverged, tmp_path, ca
     assert summary["skipped_checkpoints"] == []
     assert summary["landmarks"]["test_loss_peak"] == 5  # the largest finite test loss
     assert summary["phases"]["memorisation_end"] == 5
-    assert summary["learning_phase"]["name"] == "confusion"
+    assert summary["learning_phase"]["name"] == "diverged"
     assert summary["fourier"]["final"]["epoch"] == 0
     assert (path / "analysis" / "report.html").stat().st_size > 10_000
     assert _files_outside_analysis(path) == before

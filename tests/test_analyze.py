@@ -117,11 +117,12 @@ def test_corrupt_checkpoint_is_skipped_with_a_warning(run_copy):
     assert summary["skipped_checkpoints"] == [str(bad)]
 
 
-def test_directory_of_runs_gets_a_comparison_page(run_copy, tmp_path):
+def test_directory_of_runs_gets_a_sweep_table_and_report(run_copy, tmp_path):
     shutil.copytree(run_copy, tmp_path / "run-b")
     result = run_cli("interp.analyze", str(tmp_path), "--every", "3", "--only", "fourier")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "comparison.html").is_file()
+    assert (tmp_path / "analysis" / "sweep.csv").read_text().count("\n") == 3  # head + 2
+    assert (tmp_path / "analysis" / "sweep-report.html").is_file()
     assert (tmp_path / "run" / "analysis" / "report.html").is_file()
     assert (tmp_path / "run-b" / "analysis" / "report.html").is_file()
 

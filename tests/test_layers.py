@@ -25,7 +25,7 @@ LAYER_OF = {
     "interp": "runs",  # the package's __init__: __version__ and the lazy ``interp.Run``
     "interp.runs": "runs", "interp.resources": "runs",
     "interp.train": "train",
-    "interp.analyzers": "analyzers",
+    "interp.analyzers": "analyzers", "interp.sweep_table": "analyzers",
     "interp.figures": "figures",
     "interp.cli": "cli", "interp.analyze": "cli", "interp.bench": "cli", "interp.sweep": "cli",
     "interp.train.__main__": "cli", "interp.figures.__main__": "cli",
@@ -44,6 +44,9 @@ EXCEPTIONS = {
     # (Kumar et al. appendix 8.4): its labels cannot be made without building the model
     ("interp.tasks.polynomial", "interp.models"):
         "ntk_eigenvector labels come from the model's NTK",
+    # the package's lazy ``interp.Sweep`` (a table over many runs' analyses), imported on
+    # first use only, as ``interp.Run`` is
+    ("interp", "interp.sweep_table"): "the lazy interp.Sweep",
 }
 
 

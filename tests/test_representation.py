@@ -1,7 +1,6 @@
 """Liu et al.'s representation measures: parallelograms, RQI, effective loss, ideal and
-predicted accuracy, the 2D projection and the phase of a run."""
+predicted accuracy and the 2D projection."""
 
-import pandas as pd
 import pytest
 import torch
 
@@ -9,7 +8,6 @@ from interp.analysis.representation import (
     effective_loss,
     embedding_projection,
     ideal_accuracy,
-    learning_phase,
     parallelograms,
     parallelograms_within,
     predicted_accuracy,
@@ -73,15 +71,3 @@ def test_projection_recovers_a_plane():
     assert result.explained_variance_ratio.sum().item() == pytest.approx(1)
     one_d = embedding_projection(torch.arange(5.0)[:, None])
     assert (one_d.coordinates[:, 1] == 0).all()
-
-
-@pytest.mark.parametrize("train, test, name", [
-    ([0.5, 0.95, 1, 1, 1], [0.1, 0.92, 1, 1, 1], "comprehension"),
-    ([0.5, 0.95, 1, 1, 1], [0.1, 0.1, 0.2, 0.95, 1], "grokking"),
-    ([0.5, 0.95, 1, 1, 1], [0.1, 0.1, 0.2, 0.3, 0.3], "memorization"),
-    ([0.1, 0.2, 0.3, 0.3, 0.3], [0.1, 0.1, 0.2, 0.3, 0.3], "confusion"),
-])
-def test_learning_phase(train, test, name):
-    metrics = pd.DataFrame({"step": [0, 500, 1000, 3000, 5000], "train_acc": train,
-                            "test_acc": test})
-    assert learning_phase(metrics).name == name

@@ -14,10 +14,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-import pandas as pd
 import torch
-
-from interp.analysis.curves import numeric
 
 DEFAULT_DELTA = 0.01  # Liu et al.'s threshold_P
 
@@ -164,39 +161,3 @@ def embedding_projection(embeddings: torch.Tensor, n_components: int = 2) -> Pro
     total = singular.pow(2).sum()
     ratio[:k] = singular[:k].pow(2) / total if total > 0 else 0
     return Projection(coordinates, ratio)
-
-
-@dataclass(frozen=True)
-class Phase:
-    """Liu et al.'s learning phase of a run and the steps it is read from."""
-
-    name: str  # comprehension, grokking, memorization or confusion
-    train_step: int | None  # first step train accuracy >= threshold
-    test_step: int | None
-
-    @property
-    def gap(self) -> int | None:
-        if self.train_step is None or self.test_step is None:
-            return None
-        return self.test_step - self.train_step
-
-
-def learning_phase(metrics: pd.DataFrame, threshold: float = 0.9, max_gap: int = 1000,
-                   step_column: str = "step") -> Phase:
-    """Classify a run from its metrics (columns ``step``, ``train_acc``, ``test_acc``):
-    comprehension (train and test accuracy both reach ``threshold`` within ``max_gap``
-    steps), grokking (both, test more than ``max_gap`` steps later), memorization (train
-    only) or confusion (train never reaches it). Liu et al. sec. 5: threshold 90%, 10^3.
-    NaN accuracies (a diverged run) never reach the threshold."""
-    def first(column: str) -> int | None:
-        hit = numeric(metrics, column) >= threshold
-        return int(metrics.loc[hit.idxmax(), step_column]) if hit.any() else None
-
-    train, test = first("train_acc"), first("test_acc")
-    if train is None:
-        name = "confusion"
-    elif test is None:
-        name = "memorization"
-    else:
-        name = "comprehension" if test - train < max_gap else "grokking"
-    return Phase(name, train, test)

@@ -2,7 +2,8 @@
 
 HTML is always written; PNG too when kaleido and a Chromium are installed.
 
-Each command lives in its own module as ``main(argv) -> int``; this file only dispatches.
+Each command lives in its own module as ``main(argv) -> int`` (the sweep figures share one
+module, a function each); this file only dispatches.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from interp.cli import run_main
 from interp.errors import UserError
 
-# command name -> (module, one-line description)
+# command name -> (module, or module:function when not main, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "committee-alpha": ("interp.figures.cmd_committee_alpha",
                         "committee machine loss curves for several alpha; loss decomposition"),
@@ -27,6 +28,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Nanda et al.'s progress-measures figures for one run"),
     "lazy-rich": ("interp.figures.cmd_lazy_rich", "Kumar et al.'s lazy-vs-rich diagnostics"),
     "alpha-sweep": ("interp.figures.cmd_alpha_sweep", "test loss at several output scales alpha"),
+    "phase-diagram": ("interp.figures.cmd_sweep:phase_diagram_main",
+                      "a sweep's phase diagram over two axes (Liu et al.)"),
+    "sweep-curves": ("interp.figures.cmd_sweep:curves_main",
+                     "a sweep's landmark against one axis, a line per value of another"),
+    "sweep-heatmap": ("interp.figures.cmd_sweep:heatmap_main",
+                      "a sweep's landmark over two axes"),
 }
 
 
@@ -41,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         raise UserError(f"unknown figure command {name!r}; choose one of "
                         f"{', '.join(sorted(COMMANDS)) or '(none yet)'}")
-    module = importlib.import_module(COMMANDS[name][0])
-    return module.main(rest)
+    module, _, function = COMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module), function or "main")(rest)
 
 
 if __name__ == "__main__":

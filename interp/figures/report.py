@@ -1,17 +1,20 @@
-"""The HTML pages ``interp.analyze`` writes: one report per run, a comparison of runs.
+"""The HTML pages ``interp.analyze`` writes: one report per run, one per sweep.
 
 Each analyzer that ran contributes figures; the figure builders live in
-``figures.progress`` (Nanda et al.), ``figures.lazy_rich`` (Kumar et al.) and
-``figures.model_curves`` (the other papers' models).
+``figures.progress`` (Nanda et al.), ``figures.lazy_rich`` (Kumar et al.),
+``figures.model_curves`` (the other papers' models) and ``figures.sweep`` (sweeps).
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from interp.figures import lazy_rich as lazy_figs
 from interp.figures import model_curves
 from interp.figures import progress as figs
+from interp.figures import sweep as sweep_figs
 from interp.figures.export import html_report, html_table
 
 
@@ -155,23 +158,50 @@ def run_report(result, lazy_baseline=None) -> str:
     return html_report(f"interp report: {result.run.name}", sections)
 
 
-def comparison_report(results: list) -> str:
-    """One page comparing several analysed runs: a landmark table and test-loss curves."""
-    rows = []
-    fig = go.Figure()
-    for result in results:
-        s = result.summary
-        rows.append({"run": s["run"], "preset": s["preset"],
-                     "train acc 99%": s["landmarks"].get("train_acc_99"),
-                     "test acc 99%": s["landmarks"].get("test_acc_99"),
-                     "gap": s["landmarks"].get("accuracy_gap"),
-                     "key frequencies": s.get("fourier", {}).get("key_frequencies", {}
-                                                                 ).get("used"),
-                     "report": str(result.report_path)})
-        if not result.metrics.empty:
-            fig.add_trace(go.Scatter(x=result.metrics["epoch"], y=result.metrics["test_loss"],
-                                     name=s["run"], mode="lines"))
-    fig.update_yaxes(type="log", title_text="test loss")
-    fig.update_layout(title="Test loss of every run", xaxis_title="epoch", height=450)
-    return html_report("interp comparison", [("Runs", [html_table(rows)]),
-                                             ("Test loss", [fig])])
+MAX_LINES = 8  # a landmark curve gets one line per value of another axis up to this many
+CURVE_METRICS = (("test_acc_99", "accuracy_gap", "final_test_acc"),  # classification
+                 ("test_loss_low", "loss_gap", "final_test_loss"))  # regression: loss
+
+
+def sweep_figures(sweep, table) -> dict[str, go.Figure]:
+    """The figures of a sweep's report: the phase diagram over its first two axes (seeds
+    aside) when it has two, and each landmark of ``CURVE_METRICS`` against each axis, one
+    line per value of the next axis when that has at most ``MAX_LINES`` values."""
+    axes = sweep.grid_axes
+    out = {}
+    if len(axes) >= 2 and table["phase"].notna().any():
+        out["phase_diagram"] = sweep_figs.phase_diagram(table, axes[0], axes[1])
+    accuracy = table["final_test_acc"].notna().any()
+    metrics = [m for m in CURVE_METRICS[0 if accuracy else 1] if table[m].notna().any()]
+    for i, axis in enumerate(axes):
+        others = [a for a in axes[i + 1:] + axes[:i] if len(a.values) <= MAX_LINES]
+        for metric in metrics:
+            out[f"{metric}_against_{axis.key}"] = sweep_figs.landmark_curves(
+                table, axis, metric, others[0] if others else None)
+    return out
+
+
+def _cell(value) -> object:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def sweep_report(sweep, table) -> str:
+    """The self-contained sweep-report.html of a sweep (``interp.sweep_table.Sweep``) and
+    its table: a summary, the figures of ``sweep_figures``, and the table itself."""
+    phases = table["phase"].value_counts()
+    summary = [("sweep", str(sweep.path)), ("runs", len(table)),
+               ("axes", "; ".join(f"{a.key} ({len(a.values)} values{', log' if a.log else ''})"
+                                  for a in sweep.axes) or "none"),
+               ("Liu et al.'s phases", ", ".join(f"{n} {p}" for p, n in phases.items())
+                or "none (no accuracy)")]
+    figures = sweep_figures(sweep, table)
+    sections: list[tuple[str, list]] = [("Summary", [html_table(summary)])]
+    if "phase_diagram" in figures:
+        sections.append(("Phase diagram (Liu et al.)", [figures.pop("phase_diagram")]))
+    if figures:
+        sections.append(("Landmarks against each axis", list(figures.values())))
+    rows = [{k: _cell(v) for k, v in row.items()} for row in table.to_dict("records")]
+    sections.append(("Runs", [html_table(rows)]))
+    return html_report(f"interp sweep: {sweep.path.name}", sections)

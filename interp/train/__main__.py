@@ -17,7 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from interp.cli import ArgumentParser, add_backend_arguments, check_output_dir, run_main
+from interp.cli import (
+    ArgumentParser,
+    add_backend_arguments,
+    add_training_arguments,
+    check_output_dir,
+    run_main,
+)
 
 DEFAULT_ROOT = Path("checkpoints")
 
@@ -52,11 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                           help="continue the run in --out from its last saved state")
     existing.add_argument("--force", action="store_true",
                           help="replace an existing run in --out")
-    parser.add_argument("--device", help="torch device (default: cuda when available)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--skip-resource-check", action="store_true",
-                        help="train even when the estimated memory or checkpoint disk exceeds "
-                             "what this machine has (see interp/resources.py)")
+    add_training_arguments(parser)
     parser.add_argument("--no-fast-path", action="store_true",
                         help="train through the TransformerBridge forward instead of the "
                              "exact last-position fast path")

@@ -390,12 +390,14 @@ class _Loop:
                 for batch in order.split(self.batch_size, dim=1):
                     self.step(self.train.batch(batch), step)
                     step += 1
+            if epoch + 1 == self.schedule.epochs:  # the final row before the final checkpoint:
+                self.record(epoch + 1, step)  # a run with that checkpoint is complete
             self.after_epoch(epoch + 1, step, force_resume_save=epoch + 1 == stop_epoch)
             self.bar.update(1)
             if self.options.on_epoch is not None:
                 self.options.on_epoch(epoch + 1)
-        if stop_epoch == self.schedule.epochs:
-            self.record(stop_epoch, step)
+        if start_epoch == stop_epoch == self.schedule.epochs:  # a finished run resumed: its
+            self.record(stop_epoch, step)  # final row, which resuming truncated, again
         self.bar.close()
 
     def step(self, rows: StackedRows, step: int, evaluate_epoch: int | None = None) -> None:

@@ -1,0 +1,152 @@
+"""Figures of a sweep table (``interp.sweep_table``): Liu et al.'s phase diagram over two
+axes, a landmark against one axis (one line per value of another), and a landmark's heatmap
+over two axes. Several runs at one point (seeds, or axes not drawn) are summarised by
+``interp.sweep_table.phase_cells`` and ``metric_spread``; nothing is computed here.
+
+Cells of numeric axes are drawn between the midpoints of neighbouring values (geometric
+midpoints on a log-spaced axis, drawn on a log scale); other axes are categories.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from interp.analysis.phases import PHASES
+from interp.sweep_table import Axis, metric_spread, phase_cells
+
+PHASE_COLOURS = {"comprehension": "#2ca02c", "grokking": "#1f77b4",
+                 "memorisation": "#d62728", "confusion": "#9467bd", "diverged": "#7f7f7f"}
+
+
+def _numeric(axis: Axis) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in axis.values)
+
+
+def _cell_bounds(axis: Axis) -> list:
+    """Heatmap coordinates of ``axis``: len(values) + 1 cell edges for a numeric axis,
+    the values as text for a categorical one."""
+    if not _numeric(axis):
+        return [str(v) for v in axis.values]
+    v = np.log10(np.asarray(axis.values, float)) if axis.log else np.asarray(axis.values,
+                                                                               float)
+    if len(v) == 1:
+        edges = np.array([v[0] - 0.5, v[0] + 0.5])
+    else:
+        inner = (v[1:] + v[:-1]) / 2
+        edges = np.concatenate([[2 * v[0] - inner[0]], inner, [2 * v[-1] - inner[-1]]])
+    return (10 ** edges if axis.log else edges).tolist()
+
+
+def _axis_layout(axis: Axis) -> dict:
+    kind = "log" if axis.log else "linear" if _numeric(axis) else "category"
+    return {"title_text": axis.key + (" (log)" if axis.log else ""), "type": kind}
+
+
+def _grid(cells: pd.DataFrame, x: Axis, y: Axis, columns: list[str]) -> dict[str, list]:
+    """Per column, a [len(y.values)][len(x.values)] matrix of ``cells``' values (None for a
+    point without runs)."""
+    index = {(xv, yv): row for row, xv, yv in zip(cells.to_dict("records"), cells[x.key],
+                                                  cells[y.key], strict=True)}
+    return {column: [[index[(xv, yv)][column] if (xv, yv) in index else None
+                      for xv in x.values] for yv in y.values] for column in columns}
+
+
+def _title_suffix(table: pd.DataFrame) -> str:
+    return f" ({len(table)} runs)"
+
+
+def phase_diagram(table: pd.DataFrame, x: Axis, y: Axis, title: str | None = None
+                  ) -> go.Figure:
+    """Liu et al.'s phase diagram: each (x, y) cell coloured by the majority phase of its
+    runs, annotated with the median epochs from train to test accuracy 99% and how many of
+    its runs are in that phase. ``table``: ``Sweep.table()`` (or any table with the two
+    axis columns, ``phase`` and ``accuracy_gap``)."""
+    cells = phase_cells(table, x.key, y.key)
+    grid = _grid(cells, x, y, ["phase", "count", "runs", "phases", "accuracy_gap"])
+    z = [[math.nan if p is None else PHASES.index(p) for p in row] for row in grid["phase"]]
+    text = [[_cell_text(grid["accuracy_gap"][j][i], grid["count"][j][i], grid["runs"][j][i])
+             for i in range(len(x.values))] for j in range(len(y.values))]
+    n = len(PHASES)
+    colours = [stop for i, p in enumerate(PHASES)
+               for stop in ((i / n, PHASE_COLOURS[p]), ((i + 1) / n, PHASE_COLOURS[p]))]
+    fig = go.Figure(go.Heatmap(
+        x=_cell_bounds(x), y=_cell_bounds(y), z=z, zmin=-0.5, zmax=n - 0.5,
+        colorscale=colours, text=text, texttemplate="%{text}",
+        customdata=[[[grid["phase"][j][i] or "", grid["phases"][j][i] or "", xv, yv]
+                     for i, xv in enumerate(x.values)] for j, yv in enumerate(y.values)],
+        hovertemplate=(f"{x.key}=%{{customdata[2]}}<br>{y.key}=%{{customdata[3]}}<br>"
+                       "%{customdata[0]}<br>runs: %{customdata[1]}<extra></extra>"),
+        colorbar={"tickvals": list(range(n)), "ticktext": list(PHASES), "title": "phase"}))
+    fig.update_xaxes(**_axis_layout(x))
+    fig.update_yaxes(**_axis_layout(y))
+    fig.update_layout(title=title or "Phase diagram (Liu et al.): majority phase per cell; "
+                      "text: epochs from train to test accuracy 99%, runs in that phase"
+                      + _title_suffix(table), height=560)
+    return fig
+
+
+def _cell_text(gap, count, runs) -> str:
+    if runs is None:
+        return ""
+    share = f"{count}/{runs}"
+    return share if gap is None or pd.isna(gap) else f"{gap:.0f}<br>{share}"
+
+
+def landmark_curves(table: pd.DataFrame, x: Axis, metric: str, by: Axis | None = None,
+                    title: str | None = None) -> go.Figure:
+    """``metric`` (a column of ``table``) against axis ``x``, one line per value of axis
+    ``by`` (one line when None): the mean over the runs at each point (seeds and other axes
+    pooled), error bars from their min to their max."""
+    keys = [by.key, x.key] if by is not None else [x.key]
+    spread = metric_spread(table, keys, metric)
+    groups = spread.groupby(by.key, sort=False, dropna=False) if by is not None else [
+        (None, spread)]
+    fig = go.Figure()
+    for value, points in groups:
+        mean = points["mean"].to_numpy()
+        fig.add_trace(go.Scatter(
+            x=[str(v) for v in points[x.key]] if not _numeric(x) else points[x.key].tolist(),
+            y=mean, mode="lines+markers", name=metric if by is None else f"{by.key}={value}",
+            error_y={"type": "data", "symmetric": False,
+                     "array": points["max"].to_numpy() - mean,
+                     "arrayminus": mean - points["min"].to_numpy()},
+            customdata=np.stack([points["n"], points["runs"]], axis=1),
+            hovertemplate=(f"{x.key}=%{{x}}<br>mean %{{y:.4g}} of %{{customdata[0]}}/"
+                           "%{customdata[1]} runs<extra></extra>")))
+    fig.update_xaxes(**_axis_layout(x))
+    fig.update_yaxes(title_text=metric)
+    fig.update_layout(title=title or f"{metric} against {x.key}: mean over runs, bars from "
+                      "min to max" + _title_suffix(table), height=450)
+    return fig
+
+
+def landmark_heatmap(table: pd.DataFrame, x: Axis, y: Axis, metric: str,
+                     title: str | None = None) -> go.Figure:
+    """``metric`` over axes ``x`` and ``y``: the mean over the runs in each cell (seeds and
+    other axes pooled), annotated with it and, where some runs lack it, how many have it."""
+    spread = metric_spread(table, [x.key, y.key], metric)
+    grid = _grid(spread, x, y, ["mean", "n", "runs"])
+    z = [[math.nan if m is None or pd.isna(m) else m for m in row] for row in grid["mean"]]
+    text = [[_mean_text(z[j][i], grid["n"][j][i], grid["runs"][j][i])
+             for i in range(len(x.values))] for j in range(len(y.values))]
+    fig = go.Figure(go.Heatmap(
+        x=_cell_bounds(x), y=_cell_bounds(y), z=z, text=text, texttemplate="%{text}",
+        colorscale="Viridis", colorbar={"title": metric},
+        customdata=[[[xv, yv] for xv in x.values] for yv in y.values],
+        hovertemplate=(f"{x.key}=%{{customdata[0]}}<br>{y.key}=%{{customdata[1]}}<br>{metric} "
+                       "%{z:.4g}<extra></extra>")))
+    fig.update_xaxes(**_axis_layout(x))
+    fig.update_yaxes(**_axis_layout(y))
+    fig.update_layout(title=title or f"{metric}: mean over the runs of each cell"
+                      + _title_suffix(table), height=560)
+    return fig
+
+
+def _mean_text(mean: float, n, runs) -> str:
+    if runs is None or math.isnan(mean):
+        return "" if runs is None else f"0/{runs}"
+    return f"{mean:.3g}" + ("" if n == runs else f"<br>{n}/{runs}")

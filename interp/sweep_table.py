@@ -1,0 +1,351 @@
+"""A sweep: many runs over a grid of hyperparameters, read as one table.
+
+    >>> sweep = interp.Sweep.load("checkpoints/liu-phases")
+    >>> sweep.axes         # [Axis(key='optim.lr', log=True, values=(0.0001, ...)), ...]
+    >>> sweep.table()      # a DataFrame, one row per run
+
+A sweep directory written by ``python -m interp.sweep`` holds ``sweep.json`` (read by
+``interp.runs.read_sweep``): its ``axes`` name the swept config keys (and whether each is
+log-spaced), its ``runs`` each run's name and axis values, and each run is a run directory
+beside it. A directory of runs without one
+(``python -m interp.train --sweep``) is read too: its axes are the config keys whose values
+differ between the runs, log-spaced when all are positive and span two decades or more.
+
+The table's row of a run: its name, axis values, seeds, Liu et al.'s phase
+(``interp.analysis.phases``), the learning-curve landmarks (``interp.analysis.curves``),
+final losses and accuracies, and every scalar of the run's ``analysis/summary.json`` when
+``interp.analyze`` wrote one. A run that cannot be read is skipped with a warning; a run
+that diverged is a row like any other, of phase ``diverged``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from interp.errors import UserError, warn
+
+LOG_SPAN = 100.0  # an axis whose positive values span this ratio or more is log-spaced
+LANDMARK_COLUMNS = ("train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low",
+                    "test_loss_low", "loss_gap", "test_loss_peak", "test_acc_50",
+                    "final_epoch", "final_train_loss", "final_test_loss", "final_train_acc",
+                    "final_test_acc")
+# summary.json entries the table already holds (computed from the metrics) or that are
+# bookkeeping, not results
+_SUMMARY_SKIPPED = {"run", "path", "preset", "complete", "landmarks", "learning_phase",
+                    "checkpoints_analysed", "skipped_checkpoints", "diverged_checkpoints"}
+MAX_LISTED = 5
+
+
+def is_seed(key: str) -> bool:
+    """Whether the config key ``key`` (``section.name``) is a seed."""
+    name = key.rpartition(".")[2]
+    return name == "seed" or name.endswith("_seed")
+
+
+def flat_config(config) -> dict[str, Any]:
+    """A ``RunConfig`` as ``section.name`` -> value; lists (``model.hidden``) as JSON text,
+    so that every value can be compared and grouped."""
+    flat = {}
+    for section, values in config.to_dict().items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{name}": _plain(v) for name, v in values.items()})
+        else:
+            flat[section] = _plain(values)
+    return flat
+
+
+def _plain(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _order(value: Any) -> tuple:
+    """Sort key: numbers in order, then text, then None."""
+    if _is_number(value):
+        return (0, float(value), "")
+    return (2, 0.0, "") if value is None else (1, 0.0, str(value))
+
+
+def is_log_spaced(values: list[Any]) -> bool:
+    """Whether ``values`` are all positive numbers spanning ``LOG_SPAN`` (two decades) or
+    more: the axis is drawn on a log scale."""
+    if not values or not all(_is_number(v) and v > 0 for v in values):
+        return False
+    return max(values) / min(values) >= LOG_SPAN
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A swept config key, its distinct values in order, and whether it is log-spaced."""
+
+    key: str
+    log: bool
+    values: tuple
+
+    @property
+    def seed(self) -> bool:
+        """Whether the axis is a seed (its runs repeat the others' points)."""
+        return is_seed(self.key)
+
+
+def infer_axes(points: dict[str, dict[str, Any]]) -> list[Axis]:
+    """The axes of runs without a sweep.json: the keys present in every run's flat config
+    (``points``: run name -> ``flat_config``) whose values differ, in config order."""
+    configs = list(points.values())
+    keys = [k for k in configs[0] if all(k in c for c in configs)]
+    axes = []
+    for key in keys:
+        values = sorted({c[key] for c in configs}, key=_order)
+        if len(values) > 1:
+            axes.append(Axis(key, is_log_spaced(values), tuple(values)))
+    return axes
+
+
+@dataclass
+class Sweep:
+    """The runs of a sweep directory and their axes (``Sweep.load``)."""
+
+    path: Path
+    runs: list  # interp.runs.Run, in the sweep's order
+    axes: list[Axis]
+    points: dict[str, dict[str, Any]]  # run name -> axis key -> value
+    spec: dict[str, Any] | None = None  # sweep.json's spec; None for a plain directory
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Sweep:
+        """Open a sweep directory (with or without sweep.json); UserError if it is a single
+        run or holds no readable run. Runs that cannot be read, or that sweep.json lists
+        but are not there yet, are left out with a warning."""
+        from interp.runs import (
+            SWEEP_FILE,
+            Run,
+            RunFileError,
+            find_run_dirs,
+            is_run_dir,
+            is_sweep_dir,
+            read_sweep,
+        )
+
+        path = Path(path)
+        if is_run_dir(path):
+            raise UserError(f"{path} is a run, not a sweep; give the directory that holds the "
+                            "sweep's runs (one run opens with interp.Run.load)")
+        if not path.is_dir():
+            raise UserError(f"{path}: no such sweep directory")
+        record = read_sweep(path) if is_sweep_dir(path) else None
+        if record is None:
+            names = [p.name for p in find_run_dirs(path)]
+        else:
+            names = [entry.name for entry in record.runs]
+        runs, missing = [], []
+        for name in names:
+            if not is_run_dir(path / name):
+                missing.append(name)
+                continue
+            try:
+                runs.append(Run.load(path / name))
+            except RunFileError as err:
+                warn(f"skipping run {path / name}: {err}")
+        if missing:
+            warn(f"{path / SWEEP_FILE}: {len(missing)} of its runs have no run directory yet "
+                 f"({_listed(missing)}); they are left out")
+        if not runs:
+            raise UserError(f"{path} holds no readable run; give a directory of runs made by "
+                            "python -m interp.sweep or python -m interp.train --sweep")
+        if record is None:
+            points = {run.name: flat_config(run.config) for run in runs}
+            axes = infer_axes(points)
+            points = {name: {a.key: point[a.key] for a in axes}
+                      for name, point in points.items()}
+            return cls(path, runs, axes, points)
+        given = {entry.name: entry.axes for entry in record.runs}
+        points = {run.name: {a.key: _plain(given[run.name][a.key]) for a in record.axes}
+                  for run in runs}
+        axes = [Axis(a.key, a.log, tuple(sorted({p[a.key] for p in points.values()},
+                                                key=_order)))
+                for a in record.axes]
+        return cls(path, runs, axes, points, record.spec)
+
+    def __repr__(self) -> str:
+        return (f"Sweep({str(self.path)!r}, runs={len(self.runs)}, "
+                f"axes={[a.key for a in self.axes]})")
+
+    @property
+    def grid_axes(self) -> list[Axis]:
+        """The axes that are not seeds: the coordinates of the sweep's figures."""
+        return [a for a in self.axes if not a.seed]
+
+    def axis(self, key: str, option: str = "axis") -> Axis:
+        """The axis ``key``; UserError naming ``option`` and the valid keys if none."""
+        for axis in self.axes:
+            if axis.key == key:
+                return axis
+        valid = ", ".join(a.key for a in self.axes) or "none (every run has the same config)"
+        raise UserError(f"{option} {key!r} is not an axis of the sweep {self.path}; its axes: "
+                        f"{valid}")
+
+    def table(self, analysis_dir: Path | None = None) -> pd.DataFrame:
+        """One row per run (see the module docstring). The runs' analyses are read from
+        ``analysis_dir/RUN_NAME/summary.json`` when given (``interp.analyze --out``), else
+        from ``RUN/analysis/summary.json``."""
+        from interp.runs import ANALYSIS_DIR
+
+        rows = []
+        for run in self.runs:
+            root = run.path / ANALYSIS_DIR if analysis_dir is None else analysis_dir / run.name
+            rows.append(run_row(run, self.points[run.name], _read_summary(root / "summary.json")))
+        return frame(rows)
+
+
+def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The table row of one run: name, axis values ``point``, seeds, phase, landmarks,
+    final losses and accuracies, and the scalars of its analysis ``summary``."""
+    from interp.analysis.curves import landmarks, numeric
+    from interp.analysis.phases import learning_phase
+
+    metrics = run.metrics
+    marks = landmarks(metrics).to_dict()
+    for column in ("train_loss", "test_loss"):
+        marks[f"final_{column}"] = (float(numeric(metrics, column).iloc[-1])
+                                    if column in metrics and not metrics.empty else None)
+    phase = learning_phase(metrics)
+    seeds = {k: v for k, v in flat_config(run.config).items() if is_seed(k) and k not in point}
+    return {"run": run.name, **point, **seeds,
+            "phase": phase.name if phase is not None else None,
+            **{column: marks[column] for column in LANDMARK_COLUMNS},
+            "phase_train_step": phase.train_step if phase is not None else None,
+            "phase_test_step": phase.test_step if phase is not None else None,
+            "epochs": run.config.schedule.epochs, "complete": run.is_complete,
+            **_flatten({k: v for k, v in summary.items() if k not in _SUMMARY_SKIPPED})}
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """A run's analysis summary.json; empty when there is none, or (warned) when damaged."""
+    from interp.runs import RunFileError, read_json
+
+    if not path.exists():
+        return {}
+    try:
+        summary = read_json(path)
+    except RunFileError as err:
+        warn(f"{err}; the run's analyses are left out of the sweep table")
+        return {}
+    if not isinstance(summary, dict):
+        warn(f"{path}: is not a JSON object; the run's analyses are left out of the sweep "
+             "table")
+        return {}
+    return summary
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested JSON objects as ``a.b.c`` -> scalar; lists of scalars as JSON text; other
+    lists left out."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            if all(v is None or isinstance(v, int | float | str | bool) for v in value):
+                flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``rows`` as a DataFrame whose columns of whole numbers and None (epochs that may
+    never come) are pandas' nullable Int64, so that they print and save as integers, and
+    whose columns of None alone are NaN (numbers none of the runs has)."""
+    table = pd.DataFrame(rows)
+    for column in table.columns:
+        values = [row[column] for row in rows if row.get(column) is not None]
+        if not values:
+            table[column] = math.nan
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            table[column] = pd.array([row.get(column) for row in rows], dtype="Int64")
+    return table
+
+
+def metric_columns(table: pd.DataFrame, axes: list[Axis]) -> list[str]:
+    """The table's numeric columns other than the axes and seeds: what figures can plot."""
+    keys = {a.key for a in axes}
+    return [c for c in table.columns
+            if c not in keys and not is_seed(c) and c != "complete"
+            and pd.api.types.is_numeric_dtype(table[c])
+            and not pd.api.types.is_bool_dtype(table[c])]
+
+
+def check_metric(table: pd.DataFrame, axes: list[Axis], metric: str) -> None:
+    """UserError naming the valid metrics unless ``metric`` is one of the table's."""
+    valid = metric_columns(table, axes)
+    if metric not in valid:
+        raise UserError(f"--metric {metric!r} is not a metric of the sweep table; choose one "
+                        f"of {', '.join(valid)}")
+
+
+def select(table: pd.DataFrame, axes: list[Axis], where: dict[str, Any]) -> pd.DataFrame:
+    """The rows whose axis ``key`` equals ``value`` for each of ``where`` (floats to
+    rounding); UserError if a key is not an axis or a value not one of its values."""
+    for key, value in where.items():
+        axis = next((a for a in axes if a.key == key), None)
+        if axis is None:
+            raise UserError(f"--where {key!r} is not an axis of the sweep; its axes: "
+                            f"{', '.join(a.key for a in axes)}")
+        match = next((v for v in axis.values if _same(v, value)), None)
+        if match is None:
+            raise UserError(f"--where {key}={value} is not a value of that axis; its values: "
+                            f"{', '.join(map(str, axis.values))}")
+        table = table[[_same(v, match) for v in table[key]]]
+    return table
+
+
+def _same(a: Any, b: Any) -> bool:
+    if _is_number(a) and _is_number(b):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return str(a) == str(b)
+
+
+def phase_cells(table: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Liu et al.'s phase diagram as data: per (x, y) cell of the runs in ``table`` (seeds
+    and any other axes pooled), the majority ``phase``, how many runs have it (``count``)
+    out of ``runs``, every phase's count (``phases``, text) and the median train-to-test
+    generalisation gap in epochs (``accuracy_gap``, of the runs that reach both). Cells
+    whose runs have no phase (regression tasks) are left out."""
+    from interp.analysis.phases import majority_phase
+
+    rows = []
+    for (xv, yv), cell in table[table["phase"].notna()].groupby([x, y], sort=False,
+                                                                dropna=False):
+        phase, count = majority_phase(cell["phase"])
+        gaps = pd.to_numeric(cell["accuracy_gap"], errors="coerce").dropna()
+        counts = cell["phase"].value_counts()
+        rows.append({x: xv, y: yv, "phase": phase, "count": count, "runs": len(cell),
+                     "phases": ", ".join(f"{n} {p}" for p, n in counts.items()),
+                     "accuracy_gap": float(gaps.median()) if len(gaps) else None})
+    return pd.DataFrame(rows, columns=[x, y, "phase", "count", "runs", "phases",
+                                       "accuracy_gap"])
+
+
+def metric_spread(table: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    """Per distinct value of ``keys``, the mean, min and max of ``metric`` over the runs
+    that have it (seeds and other axes pooled), and ``n`` of ``runs`` that do."""
+    values = table[[*keys]].assign(value=pd.to_numeric(table[metric], errors="coerce"))
+    grouped = values.groupby(keys, sort=True, dropna=False)["value"]
+    spread = grouped.agg(["mean", "min", "max", "count", "size"]).reset_index()
+    return spread.rename(columns={"count": "n", "size": "runs"})
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")

@@ -1,0 +1,322 @@
+"""Sweep analysis (issue 12, item 3): Liu et al.'s phase of a run, the sweep table
+(``interp.Sweep``), its figures, ``interp.analyze SWEEP_DIR`` and the figure commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_in_process, small_config
+
+import interp
+from interp.analysis.curves import landmarks
+from interp.analysis.phases import PHASES, learning_phase, majority_phase
+from interp.errors import UserError
+from interp.figures.sweep import landmark_curves, landmark_heatmap, phase_diagram
+from interp.runs import SWEEP_FILE, Run, SweepAxis, SweepEntry, SweepRecord
+from interp.sweep_table import Axis, frame, infer_axes, phase_cells
+from interp.train.ensemble import train_ensemble
+from interp.train.loop import TrainOptions
+
+NAN = math.nan
+STEPS = [0, 500, 1000, 3000, 5000]
+GOOD_LOSS = [3.0, 1.0, 0.5, 0.1, 0.1]
+
+
+def curves(train_acc, test_acc, steps=STEPS, train_loss=GOOD_LOSS, test_loss=GOOD_LOSS):
+    """A metrics table as Run.metrics gives it; epochs are steps / 10 (ten steps an epoch)."""
+    return pd.DataFrame({"epoch": [s // 10 for s in steps], "step": steps,
+                         "train_loss": train_loss, "test_loss": test_loss,
+                         "train_acc": train_acc, "test_acc": test_acc})
+
+
+# ---------------------------------------------------------------------------------------------
+# The phase of one run
+
+
+@pytest.mark.parametrize("metrics, name, train_step, test_step", [
+    (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.92, 1, 1, 1]), "comprehension", 500, 500),
+    (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.5, 0.9, 1, 1]), "comprehension", 500, 1000),
+    (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.1, 0.2, 0.95, 1]), "grokking", 500, 3000),
+    (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.1, 0.2, 0.3, 0.3]), "memorisation", 500, None),
+    (curves([0.1, 0.2, 0.3, 0.89, 0.89], [0.1, 0.1, 0.2, 0.3, 0.3]), "confusion", None, None),
+    # a run that grokked, then its losses became NaN (null in metrics.jsonl)
+    (curves([0.5, 0.95, 1, 1, NAN], [0.1, 0.1, 0.2, 0.95, NAN],
+            train_loss=[3.0, 1.0, 0.5, 0.1, NAN], test_loss=[3.0, 5.0, 4.0, 0.1, NAN]),
+     "diverged", 500, 3000),
+    (curves([0.1] * 5, [0.1] * 5, test_loss=[3.0, math.inf, 3.0, 3.0, 3.0]), "diverged",
+     None, None),
+])
+def test_phase_of_hand_made_curves(metrics, name, train_step, test_step):
+    phase = learning_phase(metrics)
+    assert (phase.name, phase.train_step, phase.test_step) == (name, train_step, test_step)
+
+
+def test_phase_delay_is_counted_in_steps_against_10_to_the_3():
+    at = [0, 100, 1099, 1100]  # train reaches 90% at step 100
+    metrics = curves([0.5, 0.9, 1, 1], [0.1, 0.1, 0.9, 1], steps=at,
+                     train_loss=GOOD_LOSS[:4], test_loss=GOOD_LOSS[:4])
+    assert learning_phase(metrics).name == "comprehension"  # 999 steps
+    late = curves([0.5, 0.9, 1, 1], [0.1, 0.1, 0.5, 0.9], steps=at,
+                  train_loss=GOOD_LOSS[:4], test_loss=GOOD_LOSS[:4])
+    assert (learning_phase(late).name, learning_phase(late).gap) == ("grokking", 1000)
+    # the epoch column (110 epochs apart) is not what is counted
+    assert learning_phase(late, max_gap=111, step_column="epoch").name == "comprehension"
+    assert learning_phase(late.drop(columns="step"), max_gap=111).name == "comprehension"
+
+
+def test_phase_is_undefined_without_accuracy_unless_the_run_diverged():
+    regression = pd.DataFrame({"epoch": [0, 10], "step": [0, 10], "train_loss": [1.0, 0.1],
+                               "test_loss": [1.0, 0.5]})
+    assert learning_phase(regression) is None
+    assert learning_phase(regression.iloc[:0]) is None
+    regression.loc[1, "test_loss"] = NAN
+    assert learning_phase(regression).name == "diverged"
+
+
+def test_majority_phase_and_its_ties():
+    assert majority_phase(["grokking", "memorisation", "grokking"]) == ("grokking", 2)
+    assert majority_phase(["memorisation", "grokking"]) == ("grokking", 1)  # PHASES order
+    assert majority_phase(["diverged", "confusion"]) == ("confusion", 1)
+    with pytest.raises(ValueError):
+        majority_phase([])
+
+
+# ---------------------------------------------------------------------------------------------
+# Axes and figures of hand-made tables
+
+
+def test_axes_inferred_from_configs():
+    points = {f"r{i}": {"optim.lr": lr, "optim.weight_decay": wd, "model.seed": seed,
+                        "optim.name": name, "task.frac": 0.5, **extra}
+              for i, (lr, wd, seed, name, extra) in enumerate([
+                  (1e-4, 0.0, 0, "adamw", {"model.width": 3}),
+                  (1e-2, 0.3, 1, "adamw", {}),
+                  (1e-3, 10.0, 0, "sgd", {}),
+              ])}
+    axes = infer_axes(points)
+    assert [(a.key, a.log, a.values) for a in axes] == [
+        ("optim.lr", True, (1e-4, 1e-3, 1e-2)),  # positive, two decades
+        ("optim.weight_decay", False, (0.0, 0.3, 10.0)),  # holds 0: linear
+        ("model.seed", False, (0, 1)),
+        ("optim.name", False, ("adamw", "sgd")),
+    ]  # task.frac is the same everywhere; model.width is not in every run
+    assert [a.seed for a in axes] == [False, False, True, False]
+    assert infer_axes({"a": {"x": 1.0}, "b": {"x": 99.0}})[0].log is False  # under 100x
+
+
+LR = Axis("optim.lr", True, (1e-4, 1e-3, 1e-2))
+WD = Axis("optim.weight_decay", False, (0.0, 1.0))
+KNOWN = {(1e-4, 0.0): "confusion", (1e-2, 0.0): "memorisation",
+         (1e-3, 1.0): "comprehension", (1e-2, 1.0): "grokking", (1e-3, 0.0): "diverged"}
+
+
+@pytest.fixture
+def hand_made_table():
+    """Three seeds per cell of LR x WD (cell (1e-4, 1.0) left empty): two in the cell's
+    known phase, the third diverged; a gap of 100 * seed epochs, final test accuracy
+    0.5 + 0.1 * seed + lr."""
+    rows = []
+    for (lr, wd), phase in KNOWN.items():
+        for seed in range(3):
+            rows.append({"run": f"{lr}-{wd}-{seed}", "optim.lr": lr, "optim.weight_decay": wd,
+                         "model.seed": seed, "phase": phase if seed < 2 else "diverged",
+                         "accuracy_gap": 100 * seed, "final_test_acc": 0.5 + 0.1 * seed + lr})
+    return frame(rows)
+
+
+def test_phase_diagram_puts_each_known_phase_in_its_cell(hand_made_table):
+    fig = phase_diagram(hand_made_table, LR, WD)
+    heat = fig.data[0]
+    for (lr, wd), phase in KNOWN.items():
+        i, j = LR.values.index(lr), WD.values.index(wd)
+        assert heat.z[j][i] == PHASES.index(phase), (lr, wd)
+        assert heat.customdata[j][i][0] == phase
+        count = 3 if phase == "diverged" else 2
+        assert heat.text[j][i] == f"100<br>{count}/3"  # median gap of seeds 0, 1, 2
+    assert math.isnan(heat.z[1][0]) and heat.text[1][0] == ""  # no run at (1e-4, 1.0)
+    assert heat.customdata[0][2][1] == "2 memorisation, 1 diverged"
+    # cells between geometric midpoints on a log x axis; arithmetic ones on the linear y axis
+    np.testing.assert_allclose(heat.x, [10 ** -4.5, 10 ** -3.5, 10 ** -2.5, 10 ** -1.5])
+    np.testing.assert_allclose(heat.y, [-0.5, 0.5, 1.5])
+    assert (fig.layout.xaxis.type, fig.layout.yaxis.type) == ("log", "linear")
+    assert list(heat.colorbar.ticktext) == list(PHASES)
+
+
+def test_phase_cells_summarise_the_seeds(hand_made_table):
+    cells = phase_cells(hand_made_table, "optim.lr", "optim.weight_decay")
+    assert len(cells) == len(KNOWN)
+    row = cells[(cells["optim.lr"] == 1e-2) & (cells["optim.weight_decay"] == 1.0)].iloc[0]
+    assert (row["phase"], row["count"], row["runs"], row["accuracy_gap"]) == (
+        "grokking", 2, 3, 100.0)
+
+
+def test_landmark_curves_and_heatmap_show_the_seeds_spread(hand_made_table):
+    fig = landmark_curves(hand_made_table, LR, "final_test_acc", by=WD)
+    lines = {trace.name: trace for trace in fig.data}
+    assert set(lines) == {"optim.weight_decay=0.0", "optim.weight_decay=1.0"}
+    line = lines["optim.weight_decay=0.0"]
+    assert list(line.x) == [1e-4, 1e-3, 1e-2]
+    np.testing.assert_allclose(line.y, [0.6 + lr for lr in line.x])  # mean over the seeds
+    np.testing.assert_allclose(line.error_y.array, [0.1] * 3)  # max - mean
+    np.testing.assert_allclose(line.error_y.arrayminus, [0.1] * 3)  # mean - min
+    assert fig.layout.xaxis.type == "log"
+    single = landmark_curves(hand_made_table, WD, "accuracy_gap")
+    assert len(single.data) == 1 and list(single.data[0].y) == [100.0, 100.0]
+
+    heat = landmark_heatmap(hand_made_table, LR, WD, "final_test_acc").data[0]
+    assert heat.z[0][1] == pytest.approx(0.601) and heat.text[0][1] == "0.601"
+    assert math.isnan(heat.z[1][0])
+
+
+# ---------------------------------------------------------------------------------------------
+# A small real sweep: 2 x 2 runs of a p = 13 transformer
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    """optim.lr x optim.weight_decay, 80 epochs each, trained as one stack (seconds)."""
+    root = tmp_path_factory.mktemp("sweep") / "sweep"
+    configs = {f"lr{lr}_wd{wd}": small_config(
+        task={"p": 13}, optim={"lr": lr, "weight_decay": wd},
+        schedule={"epochs": 80, "eval_every": 5, "checkpoint_every": 40})
+        for lr in (1e-3, 1e-2) for wd in (0.0, 1.0)}
+    train_ensemble(list(configs.values()), [root / name for name in configs],
+                   TrainOptions(device="cpu", quiet=True))
+    return root
+
+
+@pytest.fixture
+def sweep_copy(sweep_dir, tmp_path):
+    path = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, path)
+    return path
+
+
+LANDMARKS = ["train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low", "test_loss_low",
+             "loss_gap", "test_loss_peak", "test_acc_50", "final_epoch", "final_train_acc",
+             "final_test_acc"]
+
+
+def _value(value):
+    return None if value is None or pd.isna(value) else value
+
+
+def test_sweep_table_holds_each_runs_landmarks_and_phase(sweep_dir):
+    sweep = interp.Sweep.load(sweep_dir)
+    assert [(a.key, a.log, a.values) for a in sweep.axes] == [
+        ("optim.lr", False, (1e-3, 1e-2)), ("optim.weight_decay", False, (0.0, 1.0))]
+    table = sweep.table()
+    assert sorted(table["run"]) == sorted(run.name for run in sweep.runs) and len(table) == 4
+    reached = 0
+    for row in table.to_dict("records"):
+        run = Run.load(sweep_dir / row["run"])
+        metrics = run.metrics
+        marks = landmarks(metrics).to_dict()
+        assert {k: _value(row[k]) for k in LANDMARKS} == {k: marks[k] for k in LANDMARKS}
+        reached += marks["train_acc_99"] is not None
+        assert row["phase"] == learning_phase(metrics).name
+        assert row["final_test_loss"] == metrics["test_loss"].iloc[-1]
+        assert (row["optim.lr"], row["optim.weight_decay"]) == (
+            run.config.optim.lr, run.config.optim.weight_decay)
+        assert (row["model.seed"], row["task.data_seed"]) == (3, 1)
+        assert row["complete"] and row["epochs"] == 80
+    assert reached >= 2  # the landmarks compared are numbers, not only Nones
+    assert set(table["phase"]) <= set(PHASES)
+
+
+def test_sweep_json_gives_the_axes_and_unreadable_runs_are_left_out(sweep_copy, capsys):
+    names = sorted(p.name for p in sweep_copy.iterdir())
+    record = SweepRecord(
+        {"preset": "tiny"}, "by hand",
+        (SweepAxis("optim.lr", log=True), SweepAxis("optim.weight_decay")),
+        tuple(SweepEntry(name, (), {"optim.lr": float(name[2:name.index("_")]),
+                                    "optim.weight_decay": float(name.split("_wd")[1])})
+              for name in [*names, "lr0.1_wd0.0"])).to_dict()
+    (sweep_copy / SWEEP_FILE).write_text(json.dumps(record))
+    (sweep_copy / names[0] / "run.json").write_text("{not json")
+    metrics = sweep_copy / names[1] / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    last = {**json.loads(lines[-1]), "train_loss": None, "test_loss": None}
+    metrics.write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+
+    sweep = interp.Sweep.load(sweep_copy)
+    err = capsys.readouterr().err
+    assert f"skipping run {sweep_copy / names[0]}" in err
+    assert "1 of its runs have no run directory yet (lr0.1_wd0.0)" in err
+    assert sweep.spec == {"preset": "tiny"}
+    assert [(a.key, a.log) for a in sweep.axes] == [("optim.lr", True),
+                                                    ("optim.weight_decay", False)]
+    table = sweep.table().set_index("run")
+    assert list(table.index) == names[1:]
+    assert table.loc[names[1], "phase"] == "diverged"
+    assert math.isnan(table.loc[names[1], "final_test_loss"])
+
+    (sweep_copy / SWEEP_FILE).write_text(json.dumps({**record, "axes": [{"key": 1}]}))
+    with pytest.raises(UserError, match="sweep.json: .*it is damaged"):
+        interp.Sweep.load(sweep_copy)
+    with pytest.raises(UserError, match="is a run, not a sweep"):
+        interp.Sweep.load(sweep_copy / names[1])
+
+
+def test_analyze_sweep_dir_writes_the_table_and_the_report(sweep_copy):
+    result = run_in_process("interp.analyze", str(sweep_copy), "--only", "fourier",
+                            "--every", "3")
+    assert result.returncode == 0, result.stderr
+    csv = sweep_copy / "analysis" / "sweep.csv"
+    assert f"table: {csv}" in result.stdout
+    table = pd.read_csv(csv)
+    assert len(table) == 4 and table["run"].tolist() == sorted(table["run"])
+    assert table["optim.lr"].tolist() == [1e-3, 1e-3, 1e-2, 1e-2]
+    # the runs' own analyses (fourier: key frequencies, phases from summary.json)
+    assert table["fourier.key_frequencies.used"].notna().all()
+    assert "phases.memorisation_end" in table
+    expected = interp.Sweep.load(sweep_copy).table()
+    np.testing.assert_allclose(table["final_test_loss"], expected["final_test_loss"])
+    page = (sweep_copy / "analysis" / "sweep-report.html").read_text()
+    assert "Phase diagram (Liu et al.)" in page and "final_test_acc against optim.lr" in page
+    assert all(run in page for run in table["run"])
+    assert (sweep_copy / table["run"][0] / "analysis" / "report.html").is_file()
+
+
+def test_analyze_table_only_with_out_and_foreign_files(sweep_copy, tmp_path):
+    out = tmp_path / "out"
+    result = run_in_process("interp.analyze", str(sweep_copy), "--table-only", "--out",
+                            str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["sweep-report.html", "sweep.csv"]
+    assert not any((run / "analysis").exists() for run in sweep_copy.iterdir())
+    (sweep_copy / "analysis").mkdir()
+    (sweep_copy / "analysis" / "notes.txt").write_text("mine")
+    refused = run_in_process("interp.analyze", str(sweep_copy), "--table-only")
+    assert refused.returncode == 2 and "notes.txt" in refused.stderr
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error: ")
+
+
+def test_figure_commands_write_html_and_refuse_bad_names(sweep_dir, tmp_path):
+    for command, extra in (("phase-diagram", []), ("sweep-curves", ["--metric", "test_loss_peak"]),
+                           ("sweep-heatmap", ["--metric", "final_test_acc", "--where",
+                                              "optim.lr=0.01"])):
+        out = tmp_path / f"{command}.html"
+        result = run_in_process("interp.figures", command, str(sweep_dir), "--out", str(out),
+                                *extra)
+        assert result.returncode == 0, result.stderr
+        assert out.stat().st_size > 10_000 and str(out) in result.stdout
+    for args, message in (
+            (["phase-diagram", "--x", "optim.foo"], "--x 'optim.foo' is not an axis of the "
+             "sweep"),
+            (["sweep-curves", "--by", "seed"], "its axes: optim.lr, optim.weight_decay"),
+            (["sweep-heatmap", "--metric", "nope"], "choose one of train_acc_99, test_acc_99, "
+             "accuracy_gap"),
+            (["sweep-curves", "--x", "optim.lr", "--by", "optim.lr"], "the same axis"),
+            (["sweep-curves", "--where", "optim.lr=0.5"], "its values: 0.001, 0.01")):
+        result = run_in_process("interp.figures", args[0], str(sweep_dir), *args[1:],
+                                "--out", str(tmp_path / "bad.html"))
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert message in result.stderr, result.stderr
+    assert not (tmp_path / "bad.html").exists()
