@@ -788,6 +788,14 @@ class RunConfig:
             "preset": self.preset,
         }
 
+    def flat(self) -> dict[str, Any]:
+        """``to_dict`` flattened: ``section.key`` -> value for every setting (``task.kind``
+        and ``model.kind`` included), and ``preset``."""
+        return {f"{section}.{key}" if isinstance(values, dict) else section: value
+                for section, values in self.to_dict().items()
+                for key, value in (values.items() if isinstance(values, dict)
+                                   else [(None, values)])}
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 

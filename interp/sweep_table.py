@@ -52,13 +52,7 @@ def is_seed(key: str) -> bool:
 def flat_config(config) -> dict[str, Any]:
     """A ``RunConfig`` as ``section.name`` -> value; lists (``model.hidden``) as JSON text,
     so that every value can be compared and grouped."""
-    flat = {}
-    for section, values in config.to_dict().items():
-        if isinstance(values, dict):
-            flat.update({f"{section}.{name}": _plain(v) for name, v in values.items()})
-        else:
-            flat[section] = _plain(values)
-    return flat
+    return {key: _plain(value) for key, value in config.flat().items()}
 
 
 def _plain(value: Any) -> Any:

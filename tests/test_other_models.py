@@ -87,13 +87,15 @@ def test_init_scale_multiplies_every_initial_parameter():
 def test_toy_model_trains_embeddings_with_their_own_learning_rate_and_decay():
     from interp.models import build_model, parameter_groups
     from interp.tasks import build_task
-    from interp.train.optim import build_optimizer, set_learning_rate
+    from interp.train.optim import RunOptimizer, learning_rate
 
     config = RunConfig.from_dict({**TINY["toy"], "optim": {"lr": 1e-4, "weight_decay": 0.3}})
     model = build_model(config.model, build_task(config.task))
-    optimizer = build_optimizer(config.optim, parameter_groups(config.model, model))
-    set_learning_rate(optimizer, 1e-4)
-    embedding, decoder = optimizer.param_groups
-    assert embedding["params"] == [model.embed.weight]
-    assert embedding["lr"] == pytest.approx(1e-3) and embedding["weight_decay"] == 0.0
-    assert decoder["lr"] == pytest.approx(1e-4) and decoder["weight_decay"] == 0.3
+    name_of = {id(v): k for k, v in model.state_dict(keep_vars=True).items()}
+    run = RunOptimizer.of(config.optim, 1.0, parameter_groups(config.model, model), name_of)
+    (embedding, embedding_factor, embedding_decay), (_, decoder_factor, decoder_decay) = (
+        run.groups)  # what the trainer's StackedOptimizer reads
+    lr = learning_rate(config.optim, 0)
+    assert embedding == ("embed.weight",)
+    assert lr * embedding_factor == pytest.approx(1e-3) and embedding_decay == 0.0
+    assert lr * decoder_factor == pytest.approx(1e-4) and decoder_decay == 0.3

@@ -33,7 +33,7 @@ from interp.config import RunConfig
 from interp.errors import UserError, warn
 from interp.runs import Run, RunWriter, is_run_dir
 from interp.train.loop import TrainOptions, train_stack
-from interp.train.stacks import flat_config, group_into_stacks
+from interp.train.stacks import group_into_stacks
 
 REPORT_EVERY_S = 0.1  # how often a stack reports its epoch to the progress bar
 
@@ -92,7 +92,7 @@ def run_state(path: Path, config: RunConfig, force: bool) -> tuple[str, int]:
         RunWriter.check_can_create(path, force=force)
         return "create", 0
     run = Run.load(path)
-    stored, given = _flat(run.config), _flat(config)
+    stored, given = run.config.flat(), config.flat()
     differing = [key for key in sorted(stored.keys() | given.keys())
                  if stored.get(key) != given.get(key)]
     if differing:
@@ -105,10 +105,6 @@ def run_state(path: Path, config: RunConfig, force: bool) -> tuple[str, int]:
     if run.is_complete:
         return "finished", config.schedule.epochs
     return "resume", (run.checkpoint_epochs or [0])[-1]
-
-
-def _flat(config: RunConfig) -> dict[str, Any]:
-    return {**flat_config(config), "preset": config.preset}
 
 
 def plan_sweep(out: Path, names: Sequence[str], configs: Sequence[RunConfig], *,

@@ -280,7 +280,6 @@ class _StackedWeights:
     def __init__(self, members: list[_Member], states: list[TrainingState | None],
                  template: torch.nn.Module, trainable: list[str], device: torch.device):
         self.names = list(template.state_dict())
-        self.trainable = trainable
         weights = [self._start_weights(m, s, template, device)
                    for m, s in zip(members, states, strict=True)]
         self.layout = FlatLayout(tuple(trainable),
@@ -364,7 +363,8 @@ class _Loop:
                                         for m in members], device)
         alpha = torch.tensor([c.objective.alpha for c in configs], device=device)
         self.outputs = StackedObjective(config.objective, network, self.stack.weights,
-                                        self.stack.trainable, self.stack.initial, alpha,
+                                        list(self.stack.layout.names), self.stack.initial,
+                                        alpha,
                                         fixed_inputs=(self.train.inputs, self.test.inputs))
         self.measures = [evaluation_measures(c, m.task) for c, m in zip(configs, members,
                                                                          strict=True)]

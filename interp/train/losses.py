@@ -2,8 +2,8 @@
 
 Cross-entropy for class labels; mean squared error against the targets, or against one-hot
 vectors for class labels (Omnigrok, Gromov and Kumar et al. train classification tasks with
-MSE: ``nn.MSELoss``'s mean over examples and outputs). Accuracy follows ``Task.target_type``.
-``StackedRows`` computes the same per run for a stack of M runs, each on its own rows.
+MSE: ``nn.MSELoss``'s mean over examples and outputs). ``StackedRows`` computes them per run
+for a stack of M runs, each on its own rows, with the accuracy ``Task.target_type`` defines.
 """
 
 from __future__ import annotations
@@ -39,16 +39,6 @@ def build_loss(loss: str, loss_dtype: str) -> LossFn:
     dtype = _DTYPES[loss_dtype]
     function = cross_entropy if loss == "cross_entropy" else mean_squared_error
     return lambda outputs, targets: function(outputs, targets, dtype)
-
-
-def accuracy(outputs: torch.Tensor, targets: torch.Tensor, target_type: str) -> float | None:
-    """Fraction correct: argmax for ``class`` labels, the output rounded to the nearest
-    integer for ``integer`` targets; None for ``real`` targets (no notion of correct)."""
-    if target_type == "class":
-        return (outputs.argmax(dim=-1) == targets).float().mean().item()
-    if target_type == "integer":
-        return (outputs.round() == targets).all(dim=-1).float().mean().item()
-    return None
 
 
 @dataclass
@@ -104,8 +94,9 @@ class StackedRows:
         return (per_row * self.weights.to(dtype)).sum(1)
 
     def accuracies(self, outputs: torch.Tensor, target_type: str) -> torch.Tensor | None:
-        """[M] each run's fraction correct over its rows (``accuracy``'s rule for
-        ``target_type``), None for real-valued targets."""
+        """[M] each run's fraction correct over its rows: argmax for ``class`` labels, the
+        output rounded to the nearest integer for ``integer`` targets; None for ``real``
+        targets (no notion of correct)."""
         if target_type == "class":
             correct = outputs.argmax(-1) == self.targets
         elif target_type == "integer":

@@ -53,12 +53,6 @@ def learning_rate(config: OptimConfig, step: int) -> float:
     return config.lr
 
 
-def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Give every parameter group ``lr`` times its ``lr_factor``."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_factor", 1.0)
-
-
 @dataclass(frozen=True)
 class RunOptimizer:
     """One run's optimiser settings: its config, the factor its scheduled learning rate is

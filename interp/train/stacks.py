@@ -35,17 +35,14 @@ def varying_keys(config: RunConfig) -> frozenset[str]:
     return VARYING_KEYS - {"task.frac", "task.n_train"}
 
 
-def flat_config(config: RunConfig) -> dict[str, Any]:
-    """``section.key`` -> value, with ``model.kind`` and ``task.kind`` (labels left out)."""
-    flat = {f"{section}.{key}": value for section, values in config.to_dict().items()
-            if isinstance(values, dict) for key, value in values.items()}
-    flat["task.kind"], flat["model.kind"] = config.task.kind, config.model.kind
-    return flat
+def settings(config: RunConfig) -> dict[str, Any]:
+    """``section.key`` -> value (``RunConfig.flat``), the preset label left out."""
+    return {key: value for key, value in config.flat().items() if key != "preset"}
 
 
 def stack_key(config: RunConfig) -> tuple:
     """What runs of one stack share: every config value outside ``VARYING_KEYS``."""
-    return tuple(sorted((key, repr(value)) for key, value in flat_config(config).items()
+    return tuple(sorted((key, repr(value)) for key, value in settings(config).items()
                         if key not in varying_keys(config)))
 
 
@@ -54,9 +51,9 @@ def check_stackable(configs: Sequence[RunConfig]) -> None:
     runs ``configs`` can train as one stack."""
     if not configs:
         raise UserError("a stack needs at least one run")
-    first, varying = flat_config(configs[0]), varying_keys(configs[0])
+    first, varying = settings(configs[0]), varying_keys(configs[0])
     for index, config in enumerate(configs[1:], start=1):
-        values = flat_config(config)
+        values = settings(config)
         differing = next((key for key in sorted(first.keys() | values.keys())
                           if key not in varying and first.get(key) != values.get(key)),
                          None)
