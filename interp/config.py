@@ -50,6 +50,7 @@ MODULAR_OPS = ("add", "sub", "mul", "div", "x2_y2", "x2_xy_y2", "x2_xy_y2_x", "x
                "x3_xy2_y")
 PERMUTATION_OPS = ("compose", "conjugate", "aba")
 OPTIMIZERS = ("adamw", "adam", "sgd")
+ALPHA_WEIGHT_DECAY = ("scaled", "fixed")  # objective.alpha_weight_decay
 
 # What a task gives a model to read (a task config's ``provides``) and what a model reads (a
 # model config's ``reads``), by name -> how the one-line error describes it.
@@ -662,6 +663,16 @@ class OptimConfig:
 class ScheduleConfig:
     """How long to train and when to evaluate and checkpoint (all in epochs).
 
+    ``steps``: a budget of optimiser steps instead of a number of epochs (null: train
+    ``epochs``). With a budget, ``epochs`` is derived from it (``RunConfig.resolved``):
+    epochs = ceil(steps / steps_per_epoch), steps_per_epoch = ceil(training examples /
+    optim.batch_size) (1 for full batch), and the last epoch, when ``steps`` is not a
+    multiple of steps_per_epoch, is partial: it takes only the batches left in the budget
+    (its minibatch order still drawn whole), so a run takes exactly ``steps`` optimiser steps
+    whatever the training-set size. A config file or run.json giving both must give the
+    derived epochs; ``--set`` re-derives them (setting ``schedule.epochs`` alone there
+    replaces the budget: steps becomes null).
+
     Checkpoints are written at epoch 0, at the last epoch, every ``checkpoint_every`` epochs
     (0: never) and at ``checkpoint_log`` log-spaced epochs (0: none; at most
     ``MAX_LOG_CHECKPOINTS``): round(geomspace(1, epochs, checkpoint_log)). ``seed`` drives the
@@ -669,6 +680,7 @@ class ScheduleConfig:
     """
 
     epochs: int = 25_000
+    steps: int | None = None
     eval_every: int = 10
     checkpoint_every: int = 100
     checkpoint_log: int = 0
@@ -676,6 +688,8 @@ class ScheduleConfig:
 
     def validate(self) -> None:
         _require(self.epochs > 0, f"schedule.epochs must be positive, got {self.epochs}")
+        _require(self.steps is None or self.steps > 0, f"schedule.steps must be positive or "
+                 f"null (train schedule.epochs), got {self.steps}")
         _require(self.eval_every > 0, f"schedule.eval_every must be positive, "
                  f"got {self.eval_every}")
         _require(self.checkpoint_every >= 0, f"schedule.checkpoint_every must be >= 0, "
@@ -725,6 +739,15 @@ class ObjectiveConfig:
     the loss is computed in (Nanda et al. use float64). ``centered`` and ``alpha``: the
     output scale of Chizat et al. / Kumar et al.: with ``centered`` the model trained is
     alpha * (f(theta) - f(theta_0)); without it, plain f (alpha must then be 1).
+    ``alpha_weight_decay``: what the learning-rate rescaling (1/alpha, Adam family; 1/alpha^2,
+    sgd) does to the weight decay. ``scaled`` (the default): the decay is applied with the
+    rescaled learning rate, so the shrink per step (AdamW's decoupled lr * wd * w, sgd's
+    coupled lr * wd * w) is divided by alpha or alpha^2 too. ``fixed``: optim.weight_decay
+    is multiplied by alpha or alpha^2 (1 / the learning-rate factor), so lr * wd is the
+    unscaled run's: AdamW and sgd shrink the weights per step exactly as at alpha = 1. Adam's
+    coupled decay (wd * w added to the gradient, then normalised with it) has no fixed
+    shrink per step; there ``fixed`` keeps the decay term's weight against a loss gradient
+    alpha times the unscaled run's (as a centred output's is at initialisation).
     ``linearized``: train the model linearised at its initialisation instead (lazy baseline).
     """
 
@@ -732,6 +755,7 @@ class ObjectiveConfig:
     loss_dtype: str = "float64"
     centered: bool = False
     alpha: float = 1.0
+    alpha_weight_decay: str = "scaled"
     linearized: bool = False
 
     def validate(self) -> None:
@@ -742,6 +766,8 @@ class ObjectiveConfig:
         _require(self.alpha >= 1 / MAX_MAGNITUDE, f"objective.alpha must be at least "
                  f"{1 / MAX_MAGNITUDE:.0e} (the learning rate is divided by alpha^2), "
                  f"got {self.alpha}")
+        _require(self.alpha_weight_decay in ALPHA_WEIGHT_DECAY, f"objective.alpha_weight_decay "
+                 f"must be 'scaled' or 'fixed', got {self.alpha_weight_decay!r}")
         _require(self.centered or self.alpha == 1,
                  f"objective.alpha={self.alpha} scales the centred output alpha * (f - f_0): "
                  "also set objective.centered=true")
@@ -765,7 +791,21 @@ class RunConfig:
     preset: str | None = None
 
     def validate(self) -> RunConfig:
-        """Check every field; return self so calls chain. Raises ConfigError."""
+        """Check every field, and that ``schedule.epochs`` is the one a step budget
+        ``schedule.steps`` derives (``resolved``); return self so calls chain. Raises
+        ConfigError."""
+        self._validate_fields()
+        steps = self.schedule.steps
+        if steps is not None:
+            per_epoch, epochs = self.steps_per_epoch(), self._budget_epochs()
+            _require(self.schedule.epochs == epochs, f"schedule.epochs={self.schedule.epochs} "
+                     f"disagrees with schedule.steps={steps} ({steps} steps, {per_epoch} an "
+                     f"epoch, take {epochs} epochs); leave schedule.epochs out (it is derived; "
+                     "in Python: RunConfig.resolved()) or set schedule.steps=null to train by "
+                     "epochs")
+        return self
+
+    def _validate_fields(self) -> None:
         parts = (self.task, self.model, self.optim, self.schedule, self.objective)
         for section, part in zip(SECTIONS, parts, strict=True):
             _check_numbers(section, part)
@@ -775,7 +815,25 @@ class RunConfig:
         _require(self.objective.loss == "mse" or not self.task.regression,
                  f"objective.loss: task.kind {self.task.kind!r} has real-valued targets; set "
                  "objective.loss=mse (cross_entropy needs class labels)")
-        return self
+
+    def resolved(self) -> RunConfig:
+        """This config validated, with ``schedule.epochs`` derived from a step budget
+        ``schedule.steps`` when it has one (``ScheduleConfig``'s rule). Raises ConfigError."""
+        if self.schedule.steps is None:
+            return self.validate()
+        self._validate_fields()
+        schedule = dataclasses.replace(self.schedule, epochs=self._budget_epochs())
+        return dataclasses.replace(self, schedule=schedule).validate()
+
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch: ceil(training examples / optim.batch_size), 1 for
+        full batch (as the trainer splits an epoch into minibatches)."""
+        batch = self.optim.batch_size
+        return 1 if batch is None else -(-self.task.split_sizes()[0] // batch)
+
+    def _budget_epochs(self) -> int:
+        """The epochs the step budget ``schedule.steps`` takes, the last one maybe partial."""
+        return -(-self.schedule.steps // self.steps_per_epoch())
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; kinds are written as ``kind`` keys."""
@@ -801,14 +859,16 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Build and validate a config from a (possibly partial) dict; missing keys default."""
+        """Build and validate a config from a (possibly partial) dict; missing keys default,
+        except ``schedule.epochs`` with a step budget ``schedule.steps``: derived from it."""
         _require(isinstance(data, dict), "a run config must be a JSON object")
         unknown = set(data) - {*SECTIONS, "preset"}
         _require(not unknown, f"unknown config key {min(unknown, default='')!r}; expected "
                  f"{', '.join(SECTIONS)}, preset")
         preset = data.get("preset")
         _require(preset is None or isinstance(preset, str), "preset must be a string or null")
-        return cls(
+        schedule = data.get("schedule", {})
+        config = cls(
             task=_kinded_from_dict("task", data.get("task", {}), TASK_KINDS, "modular"),
             model=_kinded_from_dict("model", data.get("model", {}), MODEL_KINDS, "transformer"),
             optim=_section_from_dict("optim", data.get("optim", {}), OptimConfig),
@@ -816,11 +876,17 @@ class RunConfig:
             objective=_section_from_dict("objective", data.get("objective", {}),
                                          ObjectiveConfig),
             preset=preset,
-        ).validate()
+        )
+        return config.validate() if "epochs" in schedule else config.resolved()
 
     def with_overrides(self, assignments: list[str]) -> RunConfig:
-        """Apply ``section.key=value`` strings (values parsed as JSON, else taken as text)."""
+        """Apply ``section.key=value`` strings (values parsed as JSON, else taken as text).
+
+        With a step budget (``schedule.steps``) the epochs are derived again after the
+        overrides (a new ``task.frac`` or ``optim.batch_size`` changes them); setting
+        ``schedule.epochs`` without ``schedule.steps`` replaces the budget (steps: null)."""
         data = self.to_dict()
+        assigned = set()
         for assignment in assignments:
             key, sep, raw = assignment.partition("=")
             _require(bool(sep) and bool(key), f"--set expects key=value, got {assignment!r}")
@@ -833,6 +899,11 @@ class RunConfig:
                 data[section] = {"kind": value}  # a new kind starts from its own defaults
             else:
                 data[section][name] = value
+            assigned.add(f"{section}.{name}")
+        if "schedule.epochs" in assigned and "schedule.steps" not in assigned:
+            data["schedule"]["steps"] = None  # an epoch count replaces the step budget
+        elif "schedule.epochs" not in assigned and data["schedule"].get("steps") is not None:
+            data["schedule"].pop("epochs", None)  # derived from the budget again
         return RunConfig.from_dict(data)
 
 

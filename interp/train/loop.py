@@ -52,7 +52,7 @@ from interp.train.backend import compile_outputs, should_compile, training_backe
 from interp.train.flat import FlatLayout
 from interp.train.losses import StackedRows
 from interp.train.measures import evaluation_measures
-from interp.train.objective import StackedObjective, learning_rate_scale
+from interp.train.objective import StackedObjective, learning_rate_scale, weight_decay_scale
 from interp.train.optim import RunOptimizer, StackedOptimizer, build_optimizer
 from interp.train.resume import TrainingState, check_training_state, pack_state, unpack_state
 from interp.train.stacks import check_stackable
@@ -197,8 +197,11 @@ def train_stack(configs: Sequence[RunConfig] | None, out_dirs: Sequence[str | Pa
 
 def _create(configs: list[RunConfig], out_dirs: list[Path], device: torch.device,
             options: TrainOptions) -> list[_Member]:
-    """New runs: checked, every run directory locked before any is touched (a refusal
-    replaces none of them), then created."""
+    """New runs: checked (a config built in Python with a step budget must be ``resolved``),
+    every run directory locked before any is touched (a refusal replaces none of them), then
+    created."""
+    for config in configs:
+        config.validate()
     check_stackable(configs)
     for out_dir in out_dirs:
         RunWriter.check_can_create(out_dir, force=options.force)
@@ -341,7 +344,9 @@ class _Loop:
         template = build_model(config.model, members[0].task, device)
         name_of = {id(v): k for k, v in template.state_dict(keep_vars=True).items()}
         runs = [RunOptimizer.of(c.optim, learning_rate_scale(c.objective, c.optim.name),
-                                parameter_groups(c.model, template), name_of) for c in configs]
+                                parameter_groups(c.model, template), name_of,
+                                weight_decay_scale(c.objective, c.optim.name))
+                for c in configs]
         self.stack = _StackedWeights(members, states, template, runs[0].names, device)
         self.optimizer = StackedOptimizer(self.stack.flat, self.stack.layout, runs)
         self.variants = None
@@ -387,7 +392,10 @@ class _Loop:
                     self.record(epoch, step)
                 order = torch.stack([torch.randperm(n_train, generator=m.generator)
                                      for m in self.members]).to(self.train.inputs.device)
-                for batch in order.split(self.batch_size, dim=1):
+                batches = order.split(self.batch_size, dim=1)
+                if self.schedule.steps is not None:  # a step budget's last epoch is partial
+                    batches = batches[:self.schedule.steps - step]
+                for batch in batches:
                     self.step(self.train.batch(batch), step)
                     step += 1
             if epoch + 1 == self.schedule.epochs:  # the final row before the final checkpoint:

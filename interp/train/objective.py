@@ -9,7 +9,11 @@ so the output is zero at initialisation whatever alpha is, and a large alpha mak
 lazy (the network stays near its linearisation) while a small alpha makes it rich. The
 learning rate is divided by alpha^2 for plain gradient descent and by alpha for Adam-family
 optimisers, which normalise the gradient (SPEC.md; Kumar et al. appendix 8.1: the rescaling
-keeps the initial rate of change of the output independent of alpha).
+keeps the initial rate of change of the output independent of alpha). The weight decay is
+applied with that rescaled learning rate (``objective.alpha_weight_decay = "scaled"``, the
+default), so its shrink per step falls with alpha too; ``"fixed"`` multiplies the decay by
+the inverse factor, holding lr * wd at its alpha = 1 value, so that a grokking delay against
+alpha can be told apart from one against the effective weight decay.
 
 Without ``centered`` (the default, Nanda et al.'s setup) g = f and alpha must be 1; those
 runs are computed exactly as before the objective existed. An alpha sweep sets
@@ -49,8 +53,21 @@ def learning_rate_scale(objective: ObjectiveConfig, optimizer: str) -> float:
     """The factor the configured learning rate is multiplied by: 1/alpha^2 for plain gradient
     descent, 1/alpha for Adam-family optimisers (SPEC.md, "Output scale alpha"); 1 at
     alpha = 1."""
-    power = 2 if optimizer in PLAIN_GRADIENT_OPTIMIZERS else 1
-    return objective.alpha ** -power
+    return objective.alpha ** -_alpha_power(optimizer)
+
+
+def weight_decay_scale(objective: ObjectiveConfig, optimizer: str) -> float:
+    """The factor the configured weight decay is multiplied by: 1 with
+    ``objective.alpha_weight_decay = "scaled"`` (the decay per step lr * wd then shrinks with
+    the learning rate), alpha^2 (sgd) or alpha (Adam family) with ``"fixed"``: 1 /
+    ``learning_rate_scale``, so lr * wd per step is that of alpha = 1."""
+    if objective.alpha_weight_decay == "scaled":
+        return 1.0
+    return objective.alpha ** _alpha_power(optimizer)
+
+
+def _alpha_power(optimizer: str) -> int:
+    return 2 if optimizer in PLAIN_GRADIENT_OPTIMIZERS else 1
 
 
 class _OutputModule(torch.nn.Module):

@@ -2,13 +2,13 @@
 Power et al.) over a stack of M runs' weights, each run with its own hyper-parameters.
 
 ``StackedOptimizer`` updates stacked weights [M, ...] with each run's own learning rate,
-warm-up, weight decay, betas, output-scale factor (``learning_rate_scale``) and parameter
-group (the toy model's embedding learning-rate factor and weight decay), all as [M] tensors
-broadcast over each weight: one kernel per operation for the whole stack. Its arithmetic is
-torch's single-tensor AdamW / Adam / SGD (PyTorch's ``_single_tensor_adam`` and
-``_single_tensor_sgd``, same operations in the same order, scalars computed in float64 and
-applied in the weights' dtype), on the flat [M, P] weights of ``interp.train.flat``, so a
-run equals the same run under ``torch.optim`` up to float
+warm-up, weight decay, betas, output-scale factors (``learning_rate_scale``,
+``weight_decay_scale``) and parameter group (the toy model's embedding learning-rate factor
+and weight decay), all as [M] tensors broadcast over each weight: one kernel per operation
+for the whole stack. Its arithmetic is torch's single-tensor AdamW / Adam / SGD (PyTorch's
+``_single_tensor_adam`` and ``_single_tensor_sgd``, same operations in the same order,
+scalars computed in float64 and applied in the weights' dtype), on the flat [M, P] weights
+of ``interp.train.flat``, so a run equals the same run under ``torch.optim`` up to float
 rounding. Each run's state is read and written in ``torch.optim``'s ``state_dict`` format
 (``run_state``/``load_run_states``), so a run of a stack resumes alone and vice versa.
 """
@@ -57,7 +57,8 @@ def learning_rate(config: OptimConfig, step: int) -> float:
 class RunOptimizer:
     """One run's optimiser settings: its config, the factor its scheduled learning rate is
     multiplied by (``interp.train.objective.learning_rate_scale``), and its parameter groups
-    as state-dict names with each group's learning-rate factor and weight decay."""
+    as state-dict names with each group's learning-rate factor and weight decay (the decay
+    the optimiser applies, ``weight_decay_scale`` included)."""
 
     config: OptimConfig
     lr_scale: float
@@ -65,12 +66,14 @@ class RunOptimizer:
 
     @classmethod
     def of(cls, config: OptimConfig, lr_scale: float, groups: list[dict[str, Any]],
-           name_of: Mapping[int, str]) -> RunOptimizer:
+           name_of: Mapping[int, str], decay_scale: float = 1.0) -> RunOptimizer:
         """From ``interp.models.parameter_groups`` groups of a template model whose
-        parameters' state-dict names ``name_of`` gives (by ``id``)."""
+        parameters' state-dict names ``name_of`` gives (by ``id``); every group's weight
+        decay multiplied by ``decay_scale`` (``interp.train.objective.weight_decay_scale``)."""
         return cls(config, lr_scale, tuple(
             (tuple(name_of[id(p)] for p in group["params"]), group.get("lr_factor", 1.0),
-             group.get("weight_decay", config.weight_decay)) for group in groups))
+             group.get("weight_decay", config.weight_decay) * decay_scale)
+            for group in groups))
 
     @property
     def names(self) -> list[str]:
