@@ -257,7 +257,7 @@ def analyse_sweep(sweep, out: Path, analysis_dir: Path | None) -> str:
     atomic_write_text(csv, table.to_csv(index=False))
     atomic_write_text(report, sweep_report(sweep, table))
     phases = ", ".join(f"{n} {p}" for p, n in table["phase"].value_counts().items())
-    axes = ", ".join(a.key for a in sweep.axes) or "none"
+    axes = ", ".join(a.title for a in sweep.axes) or "none"
     return (f"sweep {sweep.path}: {len(table)} runs; axes {axes}; Liu et al.'s phases: "
             f"{phases or 'none'}\ntable: {csv}\nreport: {report}")
 

@@ -25,7 +25,7 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -896,7 +896,7 @@ def _summarise(epochs: list[int]) -> str:
 #       RUN_NAME/     each run of the sweep: a normal run directory
 #
 # sweep.json (standard JSON):
-#     {"format": 1,
+#     {"format": 2,
 #      "spec": {...},            the spec as given: its TOML parsed, as a JSON object
 #      "source": "...",          the spec file's text
 #      "axes": [{"key": "optim.lr", "log": true, "zip": false}, ...],    in the spec's order
@@ -904,13 +904,27 @@ def _summarise(epochs: list[int]) -> str:
 #                "overrides": ["optim.lr=0.0001", "model.seed=0"],
 #                "axes": {"optim.lr": 0.0001, "model.seed": 0}}, ...]}
 #
-# An axis's key is a config key (``section.name``) or ``preset``; "log": it was given as
-# log-spaced; "zip": it moves together with the spec's other zip axes. A run's config is its
-# base (the spec's preset or config file, or the preset its "preset" axis names), then the
-# spec's [set] overrides, then the run's "overrides"; its run.json holds the result.
+# An axis's key is a config key (``section.name``) or ``preset``; "log": it is drawn on a log
+# scale (given log-spaced, or as a list of positive values spanning LOG_SPAN or more, unless
+# the spec said otherwise); "zip": it moves together with the spec's other zip axes: the zip
+# axes are one axis of the sweep, named by the first of them, the others its companions
+# (``SweepRecord.companions``). A run's config is its base (the spec's preset or config
+# file, or the preset its "preset" axis names), then the spec's [set] overrides, then the
+# run's "overrides"; its run.json holds the result. Format 1 marked "log" only the axes given
+# log-spaced: read now, its axes whose values span LOG_SPAN or more are log too.
 
 SWEEP_FILE = "sweep.json"
-SWEEP_FORMAT = 1
+SWEEP_FORMAT = 2
+LOG_SPAN = 100.0  # an axis of positive values spanning this ratio or more is drawn on a log scale
+
+
+def is_log_spaced(values: Sequence[Any]) -> bool:
+    """Whether ``values`` are all positive numbers spanning ``LOG_SPAN`` (two decades) or
+    more: an axis of them is drawn on a log scale."""
+    if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                             for v in values):
+        return False
+    return max(values) / min(values) >= LOG_SPAN
 
 
 @dataclass(frozen=True)
@@ -940,6 +954,13 @@ class SweepRecord:
     axes: tuple[SweepAxis, ...]
     runs: tuple[SweepEntry, ...]
 
+    @property
+    def companions(self) -> dict[str, tuple[str, ...]]:
+        """The zip axes as one axis: its first key -> the other zip keys (its companions,
+        which move with it); empty when the sweep has no zip axes."""
+        zipped = [axis.key for axis in self.axes if axis.zip]
+        return {zipped[0]: tuple(zipped[1:])} if zipped else {}
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of sweep.json (tuples as lists)."""
         return json.loads(json_text({
@@ -956,9 +977,10 @@ class SweepRecord:
         if problem is not None:
             raise RunFileError(f"{source}: {problem}; it is damaged or was not written by "
                                "python -m interp.sweep")
-        axes = tuple(SweepAxis(a["key"], a["log"], a.get("zip", False)) for a in data["axes"])
         runs = tuple(SweepEntry(r["name"], tuple(r["overrides"]), r["axes"])
                      for r in data["runs"])
+        axes = tuple(SweepAxis(a["key"], a["log"] or (data["format"] < 2 and is_log_spaced(
+            [r.axes[a["key"]] for r in runs])), a.get("zip", False)) for a in data["axes"])
         return cls(data["spec"], data["source"], axes, runs)
 
 
@@ -1000,27 +1022,30 @@ def read_sweep(path: Path) -> SweepRecord:
 
 def sweep_differences(stored: SweepRecord, new: SweepRecord) -> list[str]:
     """Where ``new`` differs from ``stored``: the spec's keys (``grid.optim.lr``), else
-    ``runs`` when the same spec resolves to other runs; empty when they are one sweep."""
+    ``runs`` when the same spec resolves to other runs or axes; empty when they are one
+    sweep (an axis drawn on another scale, e.g. read from format 1, is the same sweep)."""
     new = SweepRecord.from_dict(new.to_dict(), Path(SWEEP_FILE))  # as JSON stores it
     differing = _differing_keys(stored.spec, new.spec)
     if differing:
         return differing
     same_runs = [(r.name, r.overrides) for r in stored.runs] == [
         (r.name, r.overrides) for r in new.runs]
-    return [] if same_runs and stored.axes == new.axes else ["runs"]
+    same_axes = [(a.key, a.zip) for a in stored.axes] == [(a.key, a.zip) for a in new.axes]
+    return [] if same_runs and same_axes else ["runs"]
 
 
-def check_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False
-                    ) -> SweepRecord | None:
+def check_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False,
+                    option: str = "--out") -> SweepRecord | None:
     """The sweep ``path`` holds (None when it is absent or empty); UserError, writing
     nothing, if ``path`` is a run or a file, holds anything but a sweep, or holds a sweep
-    other than ``record`` (allowed with ``force``: the new spec then replaces it)."""
+    other than ``record`` (allowed with ``force``: the new spec then replaces it).
+    ``option``: the command's option that names ``path``, in messages."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"--out {path} is a file, not a directory; choose another --out")
+        raise UserError(f"{option} {path} is a file, not a directory; choose another {option}")
     if is_run_dir(path):
-        raise UserError(f"--out {path} holds a single run; give the sweep a directory of its "
-                        "own")
+        raise UserError(f"{option} {path} holds a single run; give the sweep a directory of "
+                        "its own")
     if not path.is_dir():
         return None
     if not is_sweep_dir(path):
@@ -1028,31 +1053,33 @@ def check_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False
                          and temp_file_target(e.name) != SWEEP_FILE)
         if entries:
             raise UserError(f"{path} is a non-empty directory that holds no sweep (no "
-                            f"{SWEEP_FILE}; it holds {_listed(entries)}); choose another --out")
+                            f"{SWEEP_FILE}; it holds {_listed(entries)}); choose another "
+                            f"{option}")
         return None
     stored = read_sweep(path)
     differing = sweep_differences(stored, record)
     if differing and not force:
         raise UserError(f"{path} holds a different sweep (its spec differs in "
                         f"{', '.join(differing[:MAX_LISTED])}); pass --force to replace it "
-                        "with this one (runs of equal config are kept), or choose another --out")
+                        "with this one (runs of equal config are kept), or choose another "
+                        f"{option}")
     return stored
 
 
-def open_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False
-                   ) -> tuple[DirectoryLock, SweepRecord | None]:
+def open_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False,
+                   option: str = "--out") -> tuple[DirectoryLock, SweepRecord | None]:
     """Lock the sweep directory ``path`` (made if absent) for ``record`` and write its
     sweep.json unless it already holds this sweep; returns the lock and the sweep it held
     before (None if none). Refuses as ``check_sweep_dir`` does, and when another process
     holds the lock."""
     path = Path(path)
-    check_sweep_dir(path, record, force=force)
+    check_sweep_dir(path, record, force=force, option=option)
     path.mkdir(parents=True, exist_ok=True)
     lock = DirectoryLock.acquire(path)
     try:
-        stored = check_sweep_dir(path, record, force=force)  # as it is now that we hold it
+        stored = check_sweep_dir(path, record, force=force, option=option)  # now that it is ours
         remove_stale_temp_files(path, lambda target: target == SWEEP_FILE)
-        if stored is None or sweep_differences(stored, record):
+        if stored is None or stored.to_dict() != record.to_dict():
             atomic_write_text(path / SWEEP_FILE, json_text(record.to_dict(), indent=1) + "\n")
     except BaseException:
         lock.release()

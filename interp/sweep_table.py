@@ -6,10 +6,13 @@
 
 A sweep directory written by ``python -m interp.sweep`` holds ``sweep.json`` (read by
 ``interp.runs.read_sweep``): its ``axes`` name the swept config keys (and whether each is
-log-spaced), its ``runs`` each run's name and axis values, and each run is a run directory
-beside it. A directory of runs without one
+drawn on a log scale), its ``runs`` each run's name and axis values, and each run is a run
+directory beside it. Zipped keys move together, so they are one axis, named by the first
+(``SweepRecord.companions``): the others are its companions, columns of the table and part
+of its labels, but no axis of their own. A directory of runs without sweep.json
 (``python -m interp.train --sweep``) is read too: its axes are the config keys whose values
-differ between the runs, log-spaced when all are positive and span two decades or more.
+differ between the runs, log-scaled when all are positive and span two decades or more.
+An axis that is a seed (``is_seed``) repeats the others' points: figures pool over it.
 
 The table's row of a run: its name, axis values, seeds, Liu et al.'s phase
 (``interp.analysis.phases``), the learning-curve landmarks (``interp.analysis.curves``),
@@ -23,15 +26,18 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from interp.errors import UserError, warn
 
-LOG_SPAN = 100.0  # an axis whose positive values span this ratio or more is log-spaced
+if TYPE_CHECKING:
+    from interp.runs import SweepAxis
+
 LANDMARK_COLUMNS = ("train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low",
                     "test_loss_low", "loss_gap", "test_loss_peak", "test_acc_50",
                     "final_epoch", "final_train_loss", "final_test_loss", "final_train_acc",
@@ -70,31 +76,60 @@ def _order(value: Any) -> tuple:
     return (2, 0.0, "") if value is None else (1, 0.0, str(value))
 
 
-def is_log_spaced(values: list[Any]) -> bool:
-    """Whether ``values`` are all positive numbers spanning ``LOG_SPAN`` (two decades) or
-    more: the axis is drawn on a log scale."""
-    if not values or not all(_is_number(v) and v > 0 for v in values):
-        return False
-    return max(values) / min(values) >= LOG_SPAN
-
-
 @dataclass(frozen=True)
 class Axis:
-    """A swept config key, its distinct values in order, and whether it is log-spaced."""
+    """A swept config key, its distinct values in order, whether it is drawn on a log
+    scale, and the zipped keys that move with it (``companions``; at each of ``values``,
+    ``companion_values`` gives theirs as text, ``key=value, ...``)."""
 
     key: str
     log: bool
     values: tuple
+    companions: tuple[str, ...] = ()
+    companion_values: tuple[str, ...] = ()
 
     @property
     def seed(self) -> bool:
         """Whether the axis is a seed (its runs repeat the others' points)."""
         return is_seed(self.key)
 
+    @property
+    def title(self) -> str:
+        """The key, with its companions: ``optim.lr (with model.embedding_lr_factor)``."""
+        return self.key + (f" (with {', '.join(self.companions)})" if self.companions else "")
+
+    def label(self, value: Any) -> str:
+        """``key=value`` as figures label a point, with its companions' values after it."""
+        text = f"{self.key}={value}"
+        match = [i for i, v in enumerate(self.values) if _same(v, value)]
+        return text + (f" ({self.companion_values[match[0]]})"
+                       if self.companions and match else "")
+
+
+def record_axes(axes: Sequence[SweepAxis], points: dict[str, dict[str, Any]],
+                companions: dict[str, tuple[str, ...]]) -> list[Axis]:
+    """The axes of a sweep.json (``axes``: its ``SweepAxis``es, ``companions`` its
+    ``SweepRecord.companions``) over the runs' ``points`` (run name -> key -> value): one
+    per axis that is no other's companion."""
+    following = {key for keys in companions.values() for key in keys}
+    result = []
+    for axis in axes:
+        if axis.key in following:
+            continue
+        values = tuple(sorted({p[axis.key] for p in points.values()}, key=_order))
+        keys = companions.get(axis.key, ())
+        texts = tuple(" | ".join(sorted({", ".join(f"{k}={p[k]}" for k in keys)
+                                         for p in points.values() if _same(p[axis.key], v)}))
+                      for v in values) if keys else ()
+        result.append(Axis(axis.key, axis.log, values, keys, texts))
+    return result
+
 
 def infer_axes(points: dict[str, dict[str, Any]]) -> list[Axis]:
     """The axes of runs without a sweep.json: the keys present in every run's flat config
     (``points``: run name -> ``flat_config``) whose values differ, in config order."""
+    from interp.runs import is_log_spaced
+
     configs = list(points.values())
     keys = [k for k in configs[0] if all(k in c for c in configs)]
     axes = []
@@ -165,10 +200,8 @@ class Sweep:
         given = {entry.name: entry.axes for entry in record.runs}
         points = {run.name: {a.key: _plain(given[run.name][a.key]) for a in record.axes}
                   for run in runs}
-        axes = [Axis(a.key, a.log, tuple(sorted({p[a.key] for p in points.values()},
-                                                key=_order)))
-                for a in record.axes]
-        return cls(path, runs, axes, points, record.spec)
+        return cls(path, runs, record_axes(record.axes, points, record.companions), points,
+                   record.spec)
 
     def __repr__(self) -> str:
         return (f"Sweep({str(self.path)!r}, runs={len(self.runs)}, "
@@ -176,17 +209,14 @@ class Sweep:
 
     @property
     def grid_axes(self) -> list[Axis]:
-        """The axes that are not seeds: the coordinates of the sweep's figures."""
+        """The axes that are not seeds: the coordinates of the sweep's figures (a zip
+        group's companions are no axes, so never among them)."""
         return [a for a in self.axes if not a.seed]
 
     def axis(self, key: str, option: str = "axis") -> Axis:
-        """The axis ``key``; UserError naming ``option`` and the valid keys if none."""
-        for axis in self.axes:
-            if axis.key == key:
-                return axis
-        valid = ", ".join(a.key for a in self.axes) or "none (every run has the same config)"
-        raise UserError(f"{option} {key!r} is not an axis of the sweep {self.path}; its axes: "
-                        f"{valid}")
+        """The axis ``key``; UserError naming ``option`` and the valid keys if none (and
+        the axis it moves with, if ``key`` is a companion)."""
+        return find_axis(self.axes, key, option, f" of the sweep {self.path}")
 
     def table(self, analysis_dir: Path | None = None) -> pd.DataFrame:
         """One row per run (see the module docstring). The runs' analyses are read from
@@ -271,9 +301,24 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
+def find_axis(axes: list[Axis], key: str, option: str, where: str = "") -> Axis:
+    """The axis of ``axes`` named ``key``; UserError naming ``option`` and the valid keys
+    (``where``: which sweep) if none, pointing at the axis it moves with if ``key`` is a
+    companion."""
+    for axis in axes:
+        if axis.key == key:
+            return axis
+        if key in axis.companions:
+            raise UserError(f"{option} {key!r} is zipped with {axis.key}: they move together "
+                            f"as one axis, named {axis.key}; give {axis.key} instead")
+    valid = ", ".join(a.key for a in axes) or "none (every run has the same config)"
+    raise UserError(f"{option} {key!r} is not an axis{where}; its axes: {valid}")
+
+
 def metric_columns(table: pd.DataFrame, axes: list[Axis]) -> list[str]:
-    """The table's numeric columns other than the axes and seeds: what figures can plot."""
-    keys = {a.key for a in axes}
+    """The table's numeric columns other than the axes, their companions and seeds: what
+    figures can plot."""
+    keys = {key for a in axes for key in (a.key, *a.companions)}
     return [c for c in table.columns
             if c not in keys and not is_seed(c) and c != "complete"
             and pd.api.types.is_numeric_dtype(table[c])
@@ -292,10 +337,7 @@ def select(table: pd.DataFrame, axes: list[Axis], where: dict[str, Any]) -> pd.D
     """The rows whose axis ``key`` equals ``value`` for each of ``where`` (floats to
     rounding); UserError if a key is not an axis or a value not one of its values."""
     for key, value in where.items():
-        axis = next((a for a in axes if a.key == key), None)
-        if axis is None:
-            raise UserError(f"--where {key!r} is not an axis of the sweep; its axes: "
-                            f"{', '.join(a.key for a in axes)}")
+        axis = find_axis(axes, key, "--where", " of the sweep")
         match = next((v for v in axis.values if _same(v, value)), None)
         if match is None:
             raise UserError(f"--where {key}={value} is not a value of that axis; its values: "

@@ -3,6 +3,7 @@
 import pytest
 from conftest import run_cli, small_config
 
+import interp
 from interp.runs import Run
 from interp.train.loop import TrainOptions, train
 
@@ -46,20 +47,29 @@ def test_lazy_rich_command_on_a_linearized_run(runs, tmp_path):
     assert "kernel distance (correct_class) passes 0.5 at epoch None" in result.stdout
 
 
-def test_alpha_sweep_trains_then_reads_its_runs(tmp_path):
+def test_alpha_sweep_trains_its_sweep_as_one_stack_then_reads_it(tmp_path):
     args = ["interp.figures", "alpha-sweep", "--preset", "tiny", "--epochs", "20",
             "--alphas", "0.5", "2", "--runs-dir", str(tmp_path / "runs"), "--out",
             str(tmp_path / "figures"), "--device", "cpu"]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("training ") == 2
-    assert (tmp_path / "figures" / "alpha-sweep.html").is_file()
-    run = Run.load(tmp_path / "runs" / "alpha2")
+    assert "(2 runs; 2 trained in 1 stack(s)" in first.stdout  # alpha varies in a stack
+    page = (tmp_path / "figures" / "alpha-sweep.html").read_text()
+    assert "alpha=0.5 test" in page and "alpha=2 train" in page
+    sweep = interp.Sweep.load(tmp_path / "runs")  # --runs-dir is a sweep directory
+    assert [(a.key, a.values) for a in sweep.axes] == [("objective.alpha", (0.5, 2.0))]
+    run = Run.load(tmp_path / "runs" / "objective.alpha=2.0")
     assert run.config.objective.centered and run.config.objective.alpha == 2.0
     assert run.config.schedule.epochs == 20 and run.is_complete
     again = run_cli(*args)
-    assert again.returncode == 0 and "training " not in again.stdout
+    assert again.returncode == 0 and "all finished: nothing to train" in again.stdout
     assert "alpha=0.5: train acc" in again.stdout
+    other = run_cli(*args[:-6], "1", *args[-6:])  # --alphas 0.5 2 1: another sweep
+    assert other.returncode == 2 and "holds a different sweep" in other.stderr
+    assert "choose another --runs-dir" in other.stderr
+    forced = run_cli(*args[:-6], "1", *args[-6:], "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "(3 runs; 1 trained in 1 stack(s)" in forced.stdout  # the two others are kept
 
 
 @pytest.mark.parametrize("args, message", [
@@ -67,6 +77,7 @@ def test_alpha_sweep_trains_then_reads_its_runs(tmp_path):
     (["lazy-rich", "/no/such/run", "--out", "x", "--probes", "1"], "--probes must be"),
     (["alpha-sweep", "--out", "x", "--alphas", "-1"], "--alphas must be positive"),
     (["alpha-sweep", "--out", "x", "--preset", "bogus"], "unknown preset 'bogus'"),
+    (["alpha-sweep", "--out", "x", "--alphas", "1", "1.0"], "--alphas 1 1 gives an alpha twice"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
     result = run_cli("interp.figures", *args)

@@ -726,11 +726,15 @@ def test_only_ascii_digits_name_a_checkpoint(run_copy):
     assert Run.load(run_copy).checkpoint_epochs == [0, 20, 40, 60]
 
 
-def test_alphas_that_would_share_a_run_are_refused(tmp_path):
-    result = run_in_process("interp.figures", "alpha-sweep", "--preset", "tiny", "--epochs",
-                            "2", "--alphas", "1", "1.0000001", "--runs-dir",
-                            str(tmp_path / "runs"), "--out", str(tmp_path / "figs"))
-    assert_one_line_error(result, "name the same run twice (alpha1, alpha1)")
+@pytest.mark.parametrize("command, alphas, message", [
+    ("alpha-sweep", ["1", "1.0"], "--alphas 1 1 gives an alpha twice"),
+    ("committee-alpha", ["1", "1.0000001"], "name the same run twice (alpha1, alpha1)"),
+])
+def test_alphas_that_would_share_a_run_are_refused(tmp_path, command, alphas, message):
+    result = run_in_process("interp.figures", command, "--epochs", "2", "--alphas", *alphas,
+                            "--runs-dir", str(tmp_path / "runs"), "--out",
+                            str(tmp_path / "figs"))
+    assert_one_line_error(result, message)
     assert not (tmp_path / "runs").exists()
 
 

@@ -12,10 +12,10 @@ from conftest import REPO, assert_same_run, run_cli, run_in_process, small_confi
 
 from interp.errors import UserError
 from interp.files import DirectoryLock
-from interp.runs import RESUME_FILE, Run, checkpoint_path, read_sweep
+from interp.runs import RESUME_FILE, Run, check_sweep_dir, checkpoint_path, read_sweep
 from interp.sweep.__main__ import __doc__ as CLI_DOC
 from interp.sweep.runner import plan_sweep
-from interp.sweep.spec import load_spec, parse_spec
+from interp.sweep.spec import load_spec, parse_spec, spec_from_data
 from interp.train.loop import TrainOptions, train
 from interp.train.sweep import MAX_RUNS
 
@@ -91,6 +91,90 @@ def test_axis_forms_lists_ranges_log_linear():
                                  "schedule.epochs=1000")
 
 
+LIU_LIKE = """
+preset = "liu-toy"
+[zip]
+"optim.lr" = [1e-05, 7.2e-05, 0.0005179, 0.003728, 0.01]
+"model.embedding_lr_factor" = [100.0, 13.89, 1.931, 0.2683, 0.1]
+[grid]
+"optim.weight_decay" = [0.0, 5.0, 10.0]
+"model.seed" = "0:2"
+"""
+
+
+def test_lists_spanning_two_decades_are_log_unless_the_spec_says():
+    spec = parse_spec("""
+        preset = "tiny"
+        [grid]
+        "optim.lr" = [1e-5, 1e-4, 1e-3]
+        "optim.weight_decay" = [0.0, 1.0, 10.0]
+        "task.frac" = [0.01, 0.5]
+        "model.d_mlp" = [64, 128, 512]
+        "optim.update_noise" = {values = [1e-8, 1e-6], scale = "linear"}
+        "optim.weight_noise" = {values = [0.1, 0.2], scale = "log"}
+        "schedule.eval_every" = {values = [1, 1000]}
+        seed = "1:300:100"
+    """)
+    assert {a.key: a.log for a in spec.axes} == {
+        "optim.lr": True,  # positive, 100x
+        "optim.weight_decay": False,  # holds 0
+        "task.frac": False,  # 50x: under two decades
+        "model.d_mlp": False,  # 8x
+        "optim.update_noise": False, "optim.weight_noise": True,  # as the spec says
+        "schedule.eval_every": True,  # {values = [...]}: a list
+        "model.seed": False}  # a range (1, 101, 201) is evenly spaced
+    assert spec.axes[4].values == (1e-8, 1e-6) and len(spec.runs()) == 3 * 3 * 2 * 3 * 2 ** 3 * 3
+
+
+def test_a_zip_group_is_one_axis_whose_companions_move_with_it():
+    spec = parse_spec(LIU_LIKE, "liu.toml")
+    assert [(a.key, a.log, a.zip) for a in spec.axes] == [
+        ("optim.weight_decay", False, False), ("model.seed", False, False),
+        ("optim.lr", True, True), ("model.embedding_lr_factor", True, True)]
+    record = spec.record()
+    assert record.companions == {"optim.lr": ("model.embedding_lr_factor",)}
+    assert [(a.key, a.log, a.zip) for a in record.axes] == [
+        (a.key, a.log, a.zip) for a in spec.axes]
+    pairs = {(r.axes["optim.lr"], r.axes["model.embedding_lr_factor"]) for r in spec.runs()}
+    assert pairs == {(1e-05, 100.0), (7.2e-05, 13.89), (0.0005179, 1.931), (0.003728, 0.2683),
+                     (0.01, 0.1)}
+    assert len(spec.runs()) == 3 * 2 * 5
+    assert parse_spec('preset = "tiny"\n[grid]\nseed = [1]').record().companions == {}
+
+
+def test_a_format_1_sweep_json_reads_wide_lists_as_log_and_is_the_same_sweep(tmp_path):
+    spec = parse_spec(LIU_LIKE, "liu.toml")
+    record = spec.record()
+    old = record.to_dict()
+    assert old["format"] == 2
+    old["format"] = 1  # before lists were judged by their span: every list was linear
+    for axis in old["axes"]:
+        axis["log"] = False
+    (tmp_path / "sweep.json").write_text(json.dumps(old))
+    stored = read_sweep(tmp_path)
+    assert [(a.key, a.log) for a in stored.axes] == [
+        ("optim.weight_decay", False), ("model.seed", False), ("optim.lr", True),
+        ("model.embedding_lr_factor", True)]
+    assert stored.companions == record.companions
+    assert check_sweep_dir(tmp_path, record) == stored  # no --force needed to go on with it
+    (tmp_path / "sweep.json").write_text(json.dumps({**old, "format": 2}))
+    assert not any(a.log for a in read_sweep(tmp_path).axes)  # format 2 is taken at its word
+
+
+def test_a_spec_built_in_code_is_checked_as_a_file_and_recorded_as_its_toml():
+    data = {"preset": "tiny", "set": {"task.p": "7", "objective.centered": True},
+            "grid": {"objective.alpha": [0.5, 2.0]}}  # [set] before the axis it allows
+    spec = spec_from_data(data, "alpha-sweep", "built in code")
+    configs = spec.configs()
+    assert [(c.task.p, c.objective.centered, c.objective.alpha) for c in configs] == [
+        (7, True, 0.5), (7, True, 2.0)]
+    assert spec.source.startswith("# built in code\n") and spec.data == data
+    assert parse_spec(spec.source).configs() == configs  # the recorded text is the spec
+    with pytest.raises(UserError, match=r"^alpha-sweep: \[grid\] objective.alpha: .*also set "
+                       "objective.centered=true"):
+        spec_from_data({"preset": "tiny", "grid": {"objective.alpha": [0.5]}}, "alpha-sweep")
+
+
 def test_set_tables_preset_axis_and_config_file(tmp_path):
     (tmp_path / "base.json").write_text(small_config().to_json())
     spec = parse_spec("""
@@ -136,6 +220,13 @@ def test_shipped_spec_loads_by_name():
     ('preset = "tiny"\n[grid]\n"optim.lr" = {linear = [0, 1], num = 2.5}', "num must be an"),
     ('preset = "tiny"\n[grid]\n"optim.lr" = {log = [1, 2], linear = [1, 2], num = 2}',
      "must be {log"),
+    ('preset = "tiny"\n[grid]\n"optim.lr" = {values = [1, 2], scale = "cubic"}',
+     r'optim.lr: scale must be "log" or "linear", got \'cubic\''),
+    ('preset = "tiny"\n[grid]\n"optim.lr" = {values = [0, 1], scale = "log"}',
+     r"optim.lr: a log scale needs positive numbers, got \[0, 1\]"),
+    ('preset = "tiny"\n[grid]\n"optim.lr" = {values = [1, 2], log = true}',
+     r"optim.lr: unknown key 'log'; a list axis is \{values = \[...\]"),
+    ('preset = "tiny"\n[grid]\n"optim.lr" = {values = 1}', "optim.lr: values must be a list"),
     ('preset = "tiny"\n[set]\n"optim.lr" = 0.1\n[grid]\n"optim.lr" = [1, 2]',
      r"optim.lr is both an axis \(\[grid\]\) and a fixed override"),
     ('preset = "tiny"\n[zip]\n"optim.lr" = [1, 2]\n"task.frac" = [0.1, 0.2, 0.3]',

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,19 @@ import interp
 from interp.analysis.curves import landmarks
 from interp.analysis.phases import PHASES, learning_phase, majority_phase
 from interp.errors import UserError
+from interp.figures.report import sweep_figures
 from interp.figures.sweep import landmark_curves, landmark_heatmap, phase_diagram
 from interp.runs import SWEEP_FILE, Run, SweepAxis, SweepEntry, SweepRecord
-from interp.sweep_table import Axis, frame, infer_axes, phase_cells
+from interp.sweep.spec import parse_spec
+from interp.sweep_table import (
+    Axis,
+    frame,
+    infer_axes,
+    metric_columns,
+    phase_cells,
+    record_axes,
+    select,
+)
 from interp.train.ensemble import train_ensemble
 from interp.train.loop import TrainOptions
 
@@ -173,6 +184,93 @@ def test_landmark_curves_and_heatmap_show_the_seeds_spread(hand_made_table):
     assert math.isnan(heat.z[1][0])
 
 
+# A spec like liu-toy-phases: a [zip] of decoder lr (a list over three decades) and the
+# embedding's lr factor, a grid of weight decay and two seeds
+LIU_LIKE = """
+preset = "liu-toy"
+[zip]
+"optim.lr" = [1e-05, 1e-04, 1e-03, 1e-02]
+"model.embedding_lr_factor" = [100.0, 10.0, 1.0, 0.1]
+[grid]
+"model.seed" = "0:2"
+"optim.weight_decay" = [0.0, 5.0, 10.0]
+"""
+LIU_PHASES = {1e-05: "comprehension", 1e-04: "grokking", 1e-03: "memorisation"}  # wd < 10
+
+
+def _liu_like_sweep():
+    """The Sweep of LIU_LIKE (no runs: axes and points from its record) and a hand-made
+    table of it: the phase by lr (confusion at weight decay 10), seed 1 diverged at lr
+    1e-2; a gap of 100 * (seed + 1) epochs, a final test accuracy of 1 - lr * (seed + 1)."""
+    record = parse_spec(LIU_LIKE, "liu.toml").record()
+    points = {entry.name: dict(entry.axes) for entry in record.runs}
+    sweep = interp.Sweep(Path("liu"), [], record_axes(record.axes, points, record.companions),
+                         points, record.spec)
+    rows = []
+    for name, point in points.items():
+        lr, wd, seed = point["optim.lr"], point["optim.weight_decay"], point["model.seed"]
+        phase = ("confusion" if wd == 10.0 else LIU_PHASES.get(lr, "memorisation")
+                 if lr < 1e-2 or seed == 0 else "diverged")
+        rows.append({"run": name, **point, "phase": phase, "test_acc_99": None,
+                     "accuracy_gap": 100 * (seed + 1), "final_test_acc": 1 - lr * (seed + 1)})
+    return sweep, frame(rows)
+
+
+def test_a_zip_group_is_one_axis_and_lists_over_decades_are_log():
+    sweep, table = _liu_like_sweep()
+    assert [(a.key, a.log, a.companions) for a in sweep.axes] == [
+        ("model.seed", False, ()), ("optim.weight_decay", False, ()),
+        ("optim.lr", True, ("model.embedding_lr_factor",))]
+    lr = sweep.axes[2]
+    assert lr.values == (1e-05, 1e-04, 1e-03, 1e-02)
+    assert lr.label(1e-3) == "optim.lr=0.001 (model.embedding_lr_factor=1.0)"
+    assert [a.key for a in sweep.grid_axes] == ["optim.weight_decay", "optim.lr"]  # no seed
+    # the companion is a column of the table, but no axis and no metric
+    assert list(table["model.embedding_lr_factor"][:4]) == [100.0, 10.0, 1.0, 0.1]
+    assert "model.embedding_lr_factor" not in metric_columns(table, sweep.axes)
+    assert "final_test_acc" in metric_columns(table, sweep.axes)
+    with pytest.raises(UserError, match="--x 'model.embedding_lr_factor' is zipped with "
+                       "optim.lr: they move together as one axis, named optim.lr; give "
+                       "optim.lr instead"):
+        sweep.axis("model.embedding_lr_factor", "--x")
+    with pytest.raises(UserError, match="--where 'model.embedding_lr_factor' is zipped"):
+        select(table, sweep.axes, {"model.embedding_lr_factor": 1.0})
+    assert len(select(table, sweep.axes, {"optim.lr": 1e-3})) == 2 * 3
+
+
+def test_the_report_draws_lr_on_a_log_axis_and_pools_the_seeds():
+    sweep, table = _liu_like_sweep()
+    figures = sweep_figures(sweep, table)
+    assert set(figures) == {"phase_diagram", *(
+        f"{metric}_against_{key}" for key in ("optim.weight_decay", "optim.lr")
+        for metric in ("accuracy_gap", "final_test_acc"))}  # test_acc_99: none has it
+    phases = figures["phase_diagram"]
+    assert (phases.layout.xaxis.type, phases.layout.yaxis.type) == ("linear", "log")
+    assert phases.layout.xaxis.title.text == "optim.weight_decay"
+    assert phases.layout.yaxis.title.text == (
+        "optim.lr (with model.embedding_lr_factor) (log)")
+    heat = phases.data[0]
+    np.testing.assert_allclose(heat.y, [10 ** -5.5, 10 ** -4.5, 10 ** -3.5, 10 ** -2.5,
+                                        10 ** -1.5])  # log cells: one decade each
+    for j, lr in enumerate((1e-05, 1e-04, 1e-03)):
+        assert [PHASES[int(z)] for z in heat.z[j]] == [LIU_PHASES[lr]] * 2 + ["confusion"]
+    # lr 1e-2 at weight decay 0: one memorisation, one diverged seed: pooled, the tie to
+    # the phase listed first
+    assert heat.customdata[3][0][:2] == ["memorisation", "1 memorisation, 1 diverged"]
+    assert heat.text[3][0] == "150<br>1/2"  # median gap of the two seeds
+    assert heat.customdata[2][1][3] == "optim.lr=0.001 (model.embedding_lr_factor=1.0)"
+    curves = figures["final_test_acc_against_optim.lr"]
+    assert curves.layout.xaxis.type == "log"
+    assert [t.name for t in curves.data] == [f"optim.weight_decay={wd}" for wd in (0.0, 5.0,
+                                                                                   10.0)]
+    line = curves.data[0]  # a line over the four rates, not single points
+    assert list(line.x) == [1e-05, 1e-04, 1e-03, 1e-02]
+    np.testing.assert_allclose(line.y, [1 - 1.5 * lr for lr in line.x])  # mean of 2 seeds
+    np.testing.assert_allclose(line.error_y.array, [0.5 * lr for lr in line.x])
+    by_lr = figures["final_test_acc_against_optim.weight_decay"]
+    assert by_lr.data[2].name == "optim.lr=0.001 (model.embedding_lr_factor=1.0)"
+
+
 # ---------------------------------------------------------------------------------------------
 # A small real sweep: 2 x 2 runs of a p = 13 transformer
 
@@ -261,6 +359,41 @@ def test_sweep_json_gives_the_axes_and_unreadable_runs_are_left_out(sweep_copy, 
         interp.Sweep.load(sweep_copy)
     with pytest.raises(UserError, match="is a run, not a sweep"):
         interp.Sweep.load(sweep_copy / names[1])
+
+
+def test_figure_commands_take_a_zip_group_as_one_axis(sweep_copy, tmp_path):
+    """sweep.json of the 2 x 2 runs as a seed axis, a grid of weight decay and a zip of lr
+    with a companion (by hand: its values are the record's, not the runs' configs)."""
+    names = sorted(p.name for p in sweep_copy.iterdir())
+    lr = {name: float(name[2:name.index("_")]) for name in names}
+    record = SweepRecord(
+        {"preset": "tiny"}, "by hand",
+        (SweepAxis("model.seed"), SweepAxis("optim.weight_decay"),
+         SweepAxis("optim.lr", zip=True), SweepAxis("optim.warmup_steps", zip=True)),
+        tuple(SweepEntry(name, (), {"model.seed": 3, "optim.lr": lr[name],
+                                    "optim.weight_decay": float(name.split("_wd")[1]),
+                                    "optim.warmup_steps": int(lr[name] * 1e4)})
+              for name in names))
+    (sweep_copy / SWEEP_FILE).write_text(json.dumps(record.to_dict()))
+    sweep = interp.Sweep.load(sweep_copy)
+    assert [a.key for a in sweep.axes] == ["model.seed", "optim.weight_decay", "optim.lr"]
+    assert sweep.axes[2].companion_values == ("optim.warmup_steps=10",
+                                              "optim.warmup_steps=100")
+    table = sweep.table()
+    assert sorted(zip(table["optim.lr"], table["optim.warmup_steps"], strict=True)) == [
+        (1e-3, 10), (1e-3, 10), (1e-2, 100), (1e-2, 100)]
+    out = tmp_path / "phases.html"
+    result = run_in_process("interp.figures", "phase-diagram", str(sweep_copy), "--out",
+                            str(out))  # by default: weight decay across, lr up (no seed)
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert '"xaxis":{"title":{"text":"optim.weight_decay"},"type":"linear"}' in page
+    assert '"yaxis":{"title":{"text":"optim.lr (with optim.warmup_steps)"},"type":"linear"}' in (
+        page)
+    result = run_in_process("interp.figures", "sweep-curves", str(sweep_copy), "--by",
+                            "optim.warmup_steps", "--out", str(tmp_path / "bad.html"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "--by 'optim.warmup_steps' is zipped with optim.lr" in result.stderr
 
 
 def test_analyze_sweep_dir_writes_the_table_and_the_report(sweep_copy):

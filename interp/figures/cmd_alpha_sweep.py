@@ -6,8 +6,10 @@ more drastic, small alpha removes it); test and train loss against epoch for eac
     python -m interp.figures alpha-sweep --preset tiny --alphas 0.5 1 2 4 --out figures/a
 
 Every run trains the centred output alpha * (f - f_0) (objective.centered, alpha = 1
-included) with the learning rate divided by alpha (AdamW). Runs live in --runs-dir, one per
-alpha; a complete one is read, an interrupted one resumed, a missing one trained.
+included) with the learning rate divided by alpha (AdamW). The runs are a sweep over
+objective.alpha (python -m interp.sweep; they train together as one stack) whose sweep
+directory is --runs-dir: a complete run is read, an interrupted one resumed, a missing one
+trained; a --runs-dir holding the sweep of other options is refused unless --force.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 
 from interp.cli import ArgumentParser
 from interp.errors import UserError
-from interp.figures.run_options import add_run_options, check_run_options, configured
+from interp.figures.run_options import add_sweep_options, check_run_options
+
+ALPHA = "objective.alpha"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,24 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="nanda", help="base configuration (default nanda)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0],
                         help="output scales (default: 0.25 0.5 1 2 4)")
-    add_run_options(parser, None)
+    add_sweep_options(parser, None)
     args = parser.parse_args(argv)
     if any(alpha <= 0 for alpha in args.alphas):
         raise UserError(f"--alphas must be positive, got {args.alphas}")
+    if len(set(args.alphas)) < len(args.alphas):
+        raise UserError(f"--alphas {' '.join(f'{a:g}' for a in args.alphas)} gives an alpha "
+                        "twice; give each once")
     args.runs_dir = args.runs_dir or Path("checkpoints") / f"alpha-sweep-{args.preset}"
     check_run_options(args)
 
     from interp.analysis.curves import landmarks
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha
-    from interp.figures.run_options import obtain_alpha_runs
-    from interp.presets import get_preset
+    from interp.figures.run_options import obtain_sweep, set_table
 
-    base = get_preset(args.preset)
-    configs = {alpha: configured(base, args, "objective.centered=true",
-                                 f"objective.alpha={alpha!r}") for alpha in args.alphas}
-    runs = obtain_alpha_runs(configs, args.runs_dir, args.device)
-    metrics = {alpha: run.metrics for alpha, run in runs.items()}
+    sweep = obtain_sweep("alpha-sweep", {
+        "preset": args.preset, "set": set_table(args, {}, {"objective.centered": True}),
+        "grid": {ALPHA: args.alphas}}, args)
+    metrics = {sweep.points[run.name][ALPHA]: run.metrics for run in sweep.runs}
     figure = loss_curves_by_alpha(metrics, "Output scale alpha: test (solid) and train "
                                   "(dashed) loss", "cross-entropy", log_epochs=False)
     print("\n".join(map(str, write_figures({"alpha-sweep": figure}, args.out))))

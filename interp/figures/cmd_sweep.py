@@ -9,8 +9,9 @@ kaleido and a Chromium are installed).
         --metric accuracy_gap --where task.frac=0.5
 
 --x and --y default to the sweep's first two axes that are not seeds (--by to the second);
-runs at one point of the figure (seeds, and the axes it does not show) are pooled: the
-phase diagram shows their majority phase, the others their mean and range. --where
+keys zipped together are one axis, named by the first of them. Runs at one point of the
+figure (seeds, and the axes it does not show) are pooled: the phase diagram shows their
+majority phase, the others their mean and range. --where
 KEY=VALUE keeps only the runs with that axis value. The table comes from the runs' metrics
 and the analyses interp.analyze already wrote.
 """

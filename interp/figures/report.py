@@ -192,7 +192,8 @@ def sweep_report(sweep, table) -> str:
     its table: a summary, the figures of ``sweep_figures``, and the table itself."""
     phases = table["phase"].value_counts()
     summary = [("sweep", str(sweep.path)), ("runs", len(table)),
-               ("axes", "; ".join(f"{a.key} ({len(a.values)} values{', log' if a.log else ''})"
+               ("axes", "; ".join(f"{a.title}: {len(a.values)} values{', log' if a.log else ''}"
+                                  f"{', a seed (pooled)' if a.seed else ''}"
                                   for a in sweep.axes) or "none"),
                ("Liu et al.'s phases", ", ".join(f"{n} {p}" for p, n in phases.items())
                 or "none (no accuracy)")]

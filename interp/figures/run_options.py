@@ -1,8 +1,12 @@
-"""Options shared by the figure commands that train or read runs, and obtaining those runs."""
+"""Options shared by the figure commands that train or read runs, and obtaining those runs:
+one by one (``obtain_runs``), or as a sweep (``obtain_sweep``: ``interp.sweep``'s machinery,
+its runs stacked where their shapes allow)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,60 @@ def check_run_options(args: argparse.Namespace) -> None:
     check_output_dir(args.out)
     if args.runs_dir is not None:
         check_output_dir(args.runs_dir, "choose another --runs-dir", writable=False)
+
+
+def add_sweep_options(parser: argparse.ArgumentParser, default_runs: str | None) -> None:
+    """``add_run_options``, and --force for the sweep directory --runs-dir."""
+    add_run_options(parser, default_runs)
+    parser.add_argument("--force", action="store_true",
+                        help="train into a --runs-dir that holds this command's runs for other "
+                             "options (its runs of equal config are kept, others replaced)")
+
+
+def set_table(args: argparse.Namespace, defaults: Mapping[str, Any],
+              forced: Mapping[str, Any]) -> dict[str, Any]:
+    """The [set] table of a sweep spec for the run options: ``defaults``, then --set
+    (``KEY=VALUE``: a JSON number, boolean or list as itself, anything else as the
+    override text ``RunConfig.with_overrides`` reads), then ``forced`` and --epochs."""
+    table = dict(defaults)
+    for assignment in args.set:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects KEY=VALUE (e.g. task.p=97), got {assignment!r}")
+        table[key.strip()] = _set_value(value)
+    table.update(forced)
+    if args.epochs is not None:
+        table["schedule.epochs"] = args.epochs
+    return table
+
+
+def _set_value(text: str) -> Any:
+    """``text`` as a TOML value when it is JSON (not text) that TOML writes alike, else as
+    it is (override text)."""
+    try:
+        value = json.loads(text)
+        if not isinstance(value, str) and tomllib.loads(f"v = {json.dumps(value)}")["v"] == value:
+            return value
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError):
+        pass
+    return text
+
+
+def obtain_sweep(command: str, data: Mapping[str, Any], args: argparse.Namespace):
+    """The sweep (``interp.Sweep``) of the spec ``data`` (a spec file's tables, see
+    ``interp.sweep.spec.spec_from_data``) in --runs-dir, trained there first as
+    ``python -m interp.sweep`` would (finished runs read, unfinished ones resumed, missing
+    ones made; a --runs-dir holding other runs refused unless --force)."""
+    from interp.sweep.api import SweepOptions, run_sweep
+    from interp.sweep.spec import spec_from_data
+    from interp.sweep_table import Sweep
+
+    spec = spec_from_data(dict(data), command,
+                          f"the runs of python -m interp.figures {command}")
+    outcome = run_sweep(spec, args.runs_dir, SweepOptions(device=args.device, force=args.force,
+                                                          option="--runs-dir"))
+    print(outcome.describe(), flush=True)
+    return Sweep.load(args.runs_dir)
 
 
 def configured(config: RunConfig, args: argparse.Namespace, *extra: str) -> RunConfig:

@@ -4,7 +4,9 @@ over two axes. Several runs at one point (seeds, or axes not drawn) are summaris
 ``interp.sweep_table.phase_cells`` and ``metric_spread``; nothing is computed here.
 
 Cells of numeric axes are drawn between the midpoints of neighbouring values (geometric
-midpoints on a log-spaced axis, drawn on a log scale); other axes are categories.
+midpoints on a log axis, drawn on a log scale); other axes are categories. An axis's zipped
+companions (``Axis.companions``) are named in its title and their values in the hover text
+and the legends.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _cell_bounds(axis: Axis) -> list:
 
 def _axis_layout(axis: Axis) -> dict:
     kind = "log" if axis.log else "linear" if _numeric(axis) else "category"
-    return {"title_text": axis.key + (" (log)" if axis.log else ""), "type": kind}
+    return {"title_text": axis.title + (" (log)" if axis.log else ""), "type": kind}
 
 
 def _grid(cells: pd.DataFrame, x: Axis, y: Axis, columns: list[str]) -> dict[str, list]:
@@ -76,9 +78,10 @@ def phase_diagram(table: pd.DataFrame, x: Axis, y: Axis, title: str | None = Non
     fig = go.Figure(go.Heatmap(
         x=_cell_bounds(x), y=_cell_bounds(y), z=z, zmin=-0.5, zmax=n - 0.5,
         colorscale=colours, text=text, texttemplate="%{text}",
-        customdata=[[[grid["phase"][j][i] or "", grid["phases"][j][i] or "", xv, yv]
+        customdata=[[[grid["phase"][j][i] or "", grid["phases"][j][i] or "", x.label(xv),
+                      y.label(yv)]
                      for i, xv in enumerate(x.values)] for j, yv in enumerate(y.values)],
-        hovertemplate=(f"{x.key}=%{{customdata[2]}}<br>{y.key}=%{{customdata[3]}}<br>"
+        hovertemplate=("%{customdata[2]}<br>%{customdata[3]}<br>"
                        "%{customdata[0]}<br>runs: %{customdata[1]}<extra></extra>"),
         colorbar={"tickvals": list(range(n)), "ticktext": list(PHASES), "title": "phase"}))
     fig.update_xaxes(**_axis_layout(x))
@@ -110,12 +113,13 @@ def landmark_curves(table: pd.DataFrame, x: Axis, metric: str, by: Axis | None =
         mean = points["mean"].to_numpy()
         fig.add_trace(go.Scatter(
             x=[str(v) for v in points[x.key]] if not _numeric(x) else points[x.key].tolist(),
-            y=mean, mode="lines+markers", name=metric if by is None else f"{by.key}={value}",
+            y=mean, mode="lines+markers", name=metric if by is None else by.label(value),
             error_y={"type": "data", "symmetric": False,
                      "array": points["max"].to_numpy() - mean,
                      "arrayminus": mean - points["min"].to_numpy()},
-            customdata=np.stack([points["n"], points["runs"]], axis=1),
-            hovertemplate=(f"{x.key}=%{{x}}<br>mean %{{y:.4g}} of %{{customdata[0]}}/"
+            customdata=[[n, runs, x.label(v)] for n, runs, v in zip(
+                points["n"], points["runs"], points[x.key], strict=True)],
+            hovertemplate=("%{customdata[2]}<br>mean %{y:.4g} of %{customdata[0]}/"
                            "%{customdata[1]} runs<extra></extra>")))
     fig.update_xaxes(**_axis_layout(x))
     fig.update_yaxes(title_text=metric)
@@ -136,8 +140,8 @@ def landmark_heatmap(table: pd.DataFrame, x: Axis, y: Axis, metric: str,
     fig = go.Figure(go.Heatmap(
         x=_cell_bounds(x), y=_cell_bounds(y), z=z, text=text, texttemplate="%{text}",
         colorscale="Viridis", colorbar={"title": metric},
-        customdata=[[[xv, yv] for xv in x.values] for yv in y.values],
-        hovertemplate=(f"{x.key}=%{{customdata[0]}}<br>{y.key}=%{{customdata[1]}}<br>{metric} "
+        customdata=[[[x.label(xv), y.label(yv)] for xv in x.values] for yv in y.values],
+        hovertemplate=(f"%{{customdata[0]}}<br>%{{customdata[1]}}<br>{metric} "
                        "%{z:.4g}<extra></extra>")))
     fig.update_xaxes(**_axis_layout(x))
     fig.update_yaxes(**_axis_layout(y))

@@ -5,6 +5,7 @@
                                             # skipped, unfinished ones resume, missing ones start
     python -m interp.sweep tiny-demo --dry-run      # a shipped spec: its runs and their stacks
     python -m interp.sweep liu.toml --workers 2     # stacks on 2 local worker processes
+    python -m interp.sweep liu.toml --ray HOST:PORT # stacks as tasks on a Ray cluster
     python -m interp.sweep --list                   # the shipped specs
 
 SPEC is a TOML file or the name of a shipped spec (interp/sweep/specs/NAME.toml):
@@ -24,23 +25,27 @@ An axis may also be "preset": each run's base preset ([grid] preset = ["hu-mlp",
 The sweep directory (default checkpoints/SPEC_NAME) holds sweep.json (the spec, its text and
 the resolved runs) and one run directory per run. A directory holding a different spec is
 refused unless --force (runs of equal config are then kept, the others replaced).
+
+--ray runs each stack as a Ray task (pip install 'interp[ray]'): with no ADDRESS on a new
+local Ray instance, with one on the running cluster there. Tasks write the run directories
+in place, so every node must see --out at the same path (a shared filesystem); nothing is
+copied between nodes. A task whose worker dies is retried and resumes its runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from interp.cli import (
     ArgumentParser,
     add_backend_arguments,
     add_training_arguments,
-    check_output_dir,
     check_positive,
     run_main,
 )
+from interp.errors import UserError
 
 DEFAULT_ROOT = Path("checkpoints")
 
@@ -54,6 +59,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int,
                         help="local worker processes, each training whole stacks (default: "
                              "1, or one per GPU when CUDA has several)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="train the stacks as Ray tasks: on a new local Ray instance, or "
+                             "on the cluster at ADDRESS (HOST:PORT, or auto); every node must "
+                             "see --out at the same path (a shared filesystem)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs and their stacks, train and write nothing")
     parser.add_argument("--force", action="store_true",
@@ -79,63 +88,27 @@ def main(argv: list[str] | None = None) -> int:
         list_specs()
         return 0
     if args.spec is None:
-        from interp.errors import UserError
-
-        raise UserError("give SPEC: a sweep file (TOML) or a shipped sweep (see --list)")
+        raise UserError("give SPEC: a sweep file (TOML) or a shipped sweep (see --list)"
+                        + ("; put it before --ray, whose ADDRESS is optional" if args.ray else ""))
     check_positive("--workers", args.workers)
+    if args.ray is not None and args.workers is not None:
+        raise UserError("--workers sets local worker processes and --ray trains on Ray, whose "
+                        "CPUs (and GPUs) decide how many stacks train at once: drop one of them")
 
     from interp.files import check_path_name
+    from interp.sweep.api import SweepOptions, plan_spec, run_sweep
     from interp.sweep.spec import load_spec
 
     spec = load_spec(args.spec)
-    runs = spec.runs()
-    configs = spec.configs(runs)
     out = args.out or DEFAULT_ROOT / check_path_name(spec.name, "the spec's name")
-    check_output_dir(out)
-
-    from interp.errors import warn
-    from interp.runs import check_sweep_dir, open_sweep_dir
-    from interp.sweep.runner import (
-        check_plan_resources,
-        default_workers,
-        memory_fits,
-        plan_sweep,
-        train_sweep,
-        worker_devices,
-    )
-    from interp.train.loop import TrainOptions, resolve_device
-
-    device = str(resolve_device(args.device))
-    workers = args.workers or default_workers(args.device)
-    record = spec.record(runs)
-    names = [run.name for run in runs]
-    check_sweep_dir(out, record, force=args.force)
-    fits = memory_fits(device, workers)
-    plan = plan_sweep(out, names, configs, force=args.force, fits=fits)
-    check_plan_resources(plan, device, skip=args.skip_resource_check)
+    options = SweepOptions(device=args.device, workers=args.workers, force=args.force,
+                           skip_resource_check=args.skip_resource_check, compile=args.compile,
+                           matmul_precision=args.matmul_precision, quiet=args.quiet,
+                           ray=args.ray)
     if args.dry_run:
-        print(plan.describe())
+        print(plan_spec(spec, out, options).describe())
         return 0
-
-    lock, stored = open_sweep_dir(out, record, force=args.force)
-    with lock:
-        left = sorted({r.name for r in stored.runs} - set(names)) if stored else []
-        if left:
-            warn(f"{len(left)} run(s) of the sweep {out} held are not in this spec and are "
-                 f"left in place: {', '.join(left[:5])}{' ...' if len(left) > 5 else ''}")
-        plan = plan_sweep(out, names, configs, force=args.force, fits=fits)  # now it is ours
-        if not plan.units:
-            print(f"sweep: {out} ({len(names)} runs, all finished: nothing to train)")
-            return 0
-        options = TrainOptions(device=args.device, force=args.force, quiet=True,
-                               compile=args.compile, matmul_precision=args.matmul_precision)
-        start, trained = time.monotonic(), sum(len(unit.runs) for unit in plan.units)
-        epochs = sum(plan.configs[unit.runs[0]].schedule.epochs * len(unit.runs)
-                     - sum(unit.starts) for unit in plan.units)
-        train_sweep(plan, options, worker_devices(args.device, workers), quiet=args.quiet)
-    seconds = time.monotonic() - start
-    print(f"sweep: {out} ({len(names)} runs; {trained} trained in {len(plan.units)} stack(s), "
-          f"{seconds:.1f} s, {epochs / max(seconds, 1e-9):.0f} model-epochs/s)")
+    print(run_sweep(spec, out, options).describe())
     return 0
 
 

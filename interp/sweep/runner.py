@@ -199,13 +199,13 @@ def train_sweep(plan: SweepPlan, options: TrainOptions, devices: Sequence[str | 
     entry or there is one stack, else on ``len(devices)`` spawned worker processes. Each
     stack's runs are made or resumed as the plan says; ``options``: how to train (its
     ``resume`` and ``on_epoch`` are set per stack)."""
-    progress = _Progress(plan, quiet)
+    progress = Progress(plan, quiet)
     try:
         workers = min(len(devices), len(plan.units))
         if workers <= 1:
             for index, unit in enumerate(plan.units):
-                report = _Throttled(lambda epoch, index=index: progress.report(index, epoch))
-                _train_unit(plan.unit_configs(unit), plan.paths(unit), unit.resume,
+                report = Throttled(lambda epoch, index=index: progress.report(index, epoch))
+                train_unit(plan.unit_configs(unit), plan.paths(unit), unit.resume,
                             dataclasses.replace(options, device=devices[0] or options.device,
                                                 on_epoch=report))
                 progress.finish(index)
@@ -215,13 +215,15 @@ def train_sweep(plan: SweepPlan, options: TrainOptions, devices: Sequence[str | 
         progress.close()
 
 
-def _train_unit(configs: list[RunConfig], paths: list[Path], resume: bool,
-                options: TrainOptions) -> None:
+def train_unit(configs: list[RunConfig], paths: list[Path], resume: bool,
+               options: TrainOptions) -> None:
+    """Train one stack of a plan: its runs made (``resume`` False) or resumed, quietly (the
+    sweep has its own progress bar)."""
     train_stack(configs, paths, dataclasses.replace(options, resume=resume, quiet=True))
 
 
 def _train_on_workers(plan: SweepPlan, options: TrainOptions, devices: Sequence[str | None],
-                      progress: _Progress) -> None:
+                      progress: Progress) -> None:
     """Train the plan's stacks on one spawned process per entry of ``devices``; the first
     error (after the stacks under way end; the rest are not started) is raised."""
     context = multiprocessing.get_context("spawn")
@@ -257,7 +259,7 @@ def _train_on_workers(plan: SweepPlan, options: TrainOptions, devices: Sequence[
         raise error
 
 
-def _drain(epochs: Any, progress: _Progress) -> None:
+def _drain(epochs: Any, progress: Progress) -> None:
     while True:
         try:
             index, epoch = epochs.get_nowait()
@@ -289,14 +291,14 @@ def _start_worker(epochs: Any, devices: Any, threads: int, parent: int) -> None:
 def _train_in_worker(index: int, configs: list[RunConfig], paths: list[Path], resume: bool,
                      options: TrainOptions) -> int:
     """Train one stack in a worker process, reporting its epochs to the sweep process."""
-    report = _Throttled(lambda epoch: _worker["epochs"].put((index, epoch)))
+    report = Throttled(lambda epoch: _worker["epochs"].put((index, epoch)))
     device = _worker["device"] or options.device
-    _train_unit(configs, paths, resume,
+    train_unit(configs, paths, resume,
                 dataclasses.replace(options, device=device, on_epoch=report))
     return index
 
 
-class _Throttled:
+class Throttled:
     """An ``on_epoch`` callback passing the epoch on at most every ``REPORT_EVERY_S``."""
 
     def __init__(self, send: Callable[[int], None]):
@@ -309,7 +311,7 @@ class _Throttled:
             self.last = now
 
 
-class _Progress:
+class Progress:
     """The sweep's progress bar: model-epochs done (a run's epochs count from its resume
     point; while a stack's lagging runs catch up, its others stay where they are), and runs
     finished."""

@@ -20,10 +20,16 @@ An axis is an explicit list; ``"a:b[:step]"``, an integer range (end excluded, a
 ``range``); ``{log = [lo, hi], num = n}``, n log-spaced values, both ends included;
 ``{linear = [lo, hi], num = n}``, n evenly spaced values, both ends included. Spaced values
 between the ends are rounded to ``SIGNIFICANT_DIGITS`` (names stay short), and are integers
-when both ends are integers and every value is whole. A run is the base config, then
-[set], then its axis values (``SpecRun``), named after its axis overrides
-(``interp.train.sweep.SweepRun``); grid axes vary in the order given, the last fastest, and
-the zipped axes fastest of all. A relative ``config`` path is read from the spec's directory.
+when both ends are integers and every value is whole. Figures draw a log-spaced axis on a
+log scale, and so an explicit list of positive numbers spanning two decades or more
+(``interp.runs.LOG_SPAN``); ``{values = [...], scale = "linear"}`` (or ``"log"``) is a list
+drawn on the scale it names. The [zip] axes are one axis of the sweep's figures, named by
+its first key (the others move with it: ``SweepRecord.companions``).
+
+A run is the base config, then [set], then its axis values (``SpecRun``), named after its
+axis overrides (``interp.train.sweep.SweepRun``); grid axes vary in the order given, the last
+fastest, and the zipped axes fastest of all. A relative ``config`` path is read from the
+spec's directory. ``spec_from_data`` builds a spec in code (the figure commands' sweeps).
 """
 
 from __future__ import annotations
@@ -40,18 +46,20 @@ from typing import Any
 from interp.config import SECTIONS, RunConfig
 from interp.errors import UserError
 from interp.files import json_ready
-from interp.runs import SweepAxis, SweepEntry, SweepRecord
+from interp.runs import SweepAxis, SweepEntry, SweepRecord, is_log_spaced
 from interp.train.sweep import KEY_ALIASES, MAX_RUNS, SweepRun, parse_values
 
 SPECS_DIR = Path(__file__).parent / "specs"
 TOP_LEVEL = ("preset", "config", "description", "set", "grid", "zip")
 SIGNIFICANT_DIGITS = 6
 PRESET_AXIS = "preset"
+SCALES = ("log", "linear")
 
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept key: its values in order, whether given log-spaced, whether zipped."""
+    """One swept key: its values in order, whether drawn on a log scale (given log-spaced,
+    or a list spanning two decades), whether zipped."""
 
     key: str
     values: tuple[Any, ...]
@@ -167,6 +175,22 @@ def parse_spec(text: str, origin: str = "<spec>", directory: Path = Path(".")) -
         raise UserError(f"{origin}: {err}") from None
 
 
+def spec_from_data(data: dict[str, Any], origin: str, comment: str = "") -> SweepSpec:
+    """A spec built in code: ``data`` is what a spec file's TOML parses to (top-level keys,
+    then the tables [set], [grid] and [zip] of ``key: value``; a [set] value may be override
+    text, ``"task.p": "7"``, as ``--set`` gives it). Its text (the sweep directory records
+    it) is that TOML, after ``comment`` as comment lines; it is parsed and checked as a spec
+    file is, ``origin`` naming it in messages."""
+    lines = [f"# {line}" for line in comment.splitlines()]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in data.items()
+              if not isinstance(value, dict)]
+    for table, entries in data.items():
+        if isinstance(entries, dict):
+            lines += ["", f"[{table}]"]
+            lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in entries.items()]
+    return parse_spec("\n".join(lines) + "\n", origin)
+
+
 def _parse(data: dict[str, Any], text: str, origin: str, directory: Path) -> SweepSpec:
     unknown = [key for key in data if key not in TOP_LEVEL]
     if unknown:
@@ -227,9 +251,9 @@ def _axis(key: str, value: Any, where: str) -> Axis:
     """The axis ``key = value`` of table ``where`` (the forms in the module docstring)."""
     at = f"[{where}] {key}"
     if isinstance(value, list):
-        if not value:
-            raise UserError(f"{at} is an empty list; give at least one value")
-        return Axis(key, tuple(value), zip=where == "zip")
+        return _listed(key, value, at, where == "zip")
+    if isinstance(value, dict) and "values" in value:
+        return _listed(key, value, at, where == "zip")
     if isinstance(value, str):
         try:
             values = parse_values(value)
@@ -252,13 +276,37 @@ def _axis(key: str, value: Any, where: str) -> Axis:
                     "belongs in [set])")
 
 
+def _listed(key: str, value: list | dict[str, Any], at: str, zipped: bool) -> Axis:
+    """An explicit list, or ``{values = [...], scale = "log"|"linear"}``: drawn on a log
+    scale when the scale says so, or, with none given, when it spans two decades."""
+    scale = None
+    if isinstance(value, dict):
+        extra = sorted(set(value) - {"values", "scale"})
+        if extra:
+            raise UserError(f"{at}: unknown key {extra[0]!r}; a list axis is "
+                            '{values = [...], scale = "log"|"linear"}')
+        value, scale = value["values"], value.get("scale")
+        if not isinstance(value, list):
+            raise UserError(f"{at}: values must be a list, got {value!r}")
+        if scale is not None and scale not in SCALES:
+            raise UserError(f"{at}: scale must be \"log\" or \"linear\", got {scale!r}")
+    if not value:
+        raise UserError(f"{at} is an empty list; give at least one value")
+    if scale == "log" and not all(_is_number(v) and v > 0 for v in value):
+        raise UserError(f"{at}: a log scale needs positive numbers, got {value!r}; give "
+                        'scale = "linear"')
+    log = is_log_spaced(value) if scale is None else scale == "log"
+    return Axis(key, tuple(value), log=log, zip=zipped)
+
+
 def _spaced(key: str, value: dict[str, Any], at: str, zipped: bool) -> Axis:
     """A ``{log = [lo, hi], num = n}`` or ``{linear = [lo, hi], num = n}`` axis."""
     kinds = [kind for kind in ("log", "linear") if kind in value]
     extra = sorted(set(value) - {"log", "linear", "num"})
     if len(kinds) != 1 or extra or "num" not in value:
-        raise UserError(f"{at} must be {{log = [lo, hi], num = n}} or {{linear = [lo, hi], "
-                        f"num = n}}, got the keys {', '.join(sorted(value))}")
+        raise UserError(f"{at} must be {{log = [lo, hi], num = n}}, {{linear = [lo, hi], "
+                        f"num = n}} or {{values = [...], scale = \"log\"|\"linear\"}}, got the "
+                        f"keys {', '.join(sorted(value))}")
     kind, ends, num = kinds[0], value[kinds[0]], value["num"]
     if not (isinstance(ends, list) and len(ends) == 2 and all(_is_number(e) for e in ends)):
         raise UserError(f"{at}: {kind} must be two numbers [lo, hi], got {ends!r}")
@@ -342,25 +390,32 @@ def _base(spec: SweepSpec, preset: str | None) -> RunConfig:
 
 def _check_keys(spec: SweepSpec, fixed: dict[str, Any], axes: list[Axis],
                 preset_axis: Axis | None) -> None:
-    """UserError naming the first key that is not a config key or whose first value is
-    invalid, and the first preset of a preset axis that does not exist."""
+    """UserError naming the first key that is not a config key, or whose value makes the
+    config invalid ([set], then each axis's first value, applied in order), and the first
+    preset of a preset axis that does not exist."""
     if preset_axis is not None:
         for value in preset_axis.values:
             if not isinstance(value, str):
                 raise UserError(f"preset axis: {value!r} is not a preset name")
             _base(spec, value)
     base = _base(spec, preset_axis.values[0] if preset_axis else spec.preset)
-    for where, key, value in ([("set", k, v) for k, v in fixed.items()]
-                              + [("zip" if a.zip else "grid", a.key, a.values[0])
-                                 for a in axes if a is not preset_axis]):
+    given = ([("set", k, v) for k, v in fixed.items()]
+             + [("zip" if a.zip else "grid", a.key, a.values[0])
+                for a in axes if a is not preset_axis])
+    for where, key, _ in given:
         section, dot, name = key.partition(".")
         if section not in SECTIONS or not dot or not name:
             raise UserError(f"[{where}] {key}: not a config key; keys look like SECTION.NAME "
                             f"with SECTION one of {', '.join(SECTIONS)} (e.g. optim.lr)")
-        try:
-            base.with_overrides([_override(key, value)])
-        except UserError as err:
-            raise UserError(f"[{where}] {key}: {err}") from None
+    try:
+        base.with_overrides([_override(key, value) for _, key, value in given])
+    except UserError as together:
+        for end, (where, key, _) in enumerate(given, start=1):
+            try:
+                base.with_overrides([_override(k, v) for _, k, v in given[:end]])
+            except UserError as err:
+                raise UserError(f"[{where}] {key}: {err}") from None
+        raise UserError(f"[set] with the axes' first values: {together}") from None
 
 
 def _override(key: str, value: Any) -> str:
