@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from interp.runs import SweepAxis
 
 LANDMARK_COLUMNS = ("train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low",
-                    "test_loss_low", "loss_gap", "test_loss_peak", "test_acc_50",
+                    "test_loss_low", "loss_gap", "train_loss_half", "test_loss_half",
+                    "loss_half_gap", "test_loss_peak", "test_acc_50",
                     "final_epoch", "final_train_loss", "final_test_loss", "final_train_acc",
                     "final_test_acc")
 # summary.json entries the table already holds (computed from the metrics) or that are

@@ -84,12 +84,13 @@ BEFORE = {
 
 
 @pytest.mark.parametrize(("name", "weight_decay"), BEFORE)
-def test_scaled_trains_exactly_the_runs_made_before_the_choice_existed(tmp_path, name,
-                                                                       weight_decay):
+def test_scaled_trains_the_runs_made_before_the_choice_existed(tmp_path, name,
+                                                               weight_decay):
     path = train(centred(name, 2.0, "scaled", weight_decay), tmp_path / "run", QUIET)
     last = Run.load(path).metrics.iloc[-1]
+    # to float rounding: another CPU's kernels may sum in another order
     assert (last["train_loss"], last["test_loss"], last["weight_norm"]) == \
-        BEFORE[name, weight_decay]
+        pytest.approx(BEFORE[name, weight_decay], rel=1e-6)
 
 
 @pytest.mark.parametrize(("name", "weight_decay", "alpha"),

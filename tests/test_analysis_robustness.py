@@ -102,6 +102,8 @@ def test_curves_and_phases_skip_nan_losses():
                                             "cleanup_end": 40}
     marks = landmarks(diverged)
     assert (marks.test_loss_peak, marks.test_acc_99, marks.final_epoch) == (10, 30, 60)
+    # halved from the first evaluation's 3.0: train at 10, test (after its rise to 9) at 20
+    assert (marks.train_loss_half, marks.test_loss_half, marks.loss_half_gap) == (10, 20, 10)
     assert math.isnan(marks.final_test_acc)
     assert first_epoch(diverged, "test_loss", 0.5, above=False) == 30
     assert learning_phase(clean, max_gap=15).name == "grokking"
@@ -111,7 +113,7 @@ def test_curves_and_phases_skip_nan_losses():
     empty = pd.DataFrame({"epoch": [0, 10], "step": [0, 10], "train_loss": [None, None],
                           "test_loss": [None, None], "train_acc": [NAN, NAN],
                           "test_acc": [NAN, NAN]})
-    assert landmarks(empty).test_loss_peak is None
+    assert landmarks(empty).test_loss_peak is None and landmarks(empty).test_loss_half is None
     assert find_phases(empty).to_dict() == {"memorisation_end": None, "cleanup_start": None,
                                             "cleanup_end": None}
     assert first_epoch(empty, "test_loss", 10.0, above=False) is None
@@ -486,3 +488,18 @@ def test_the_cli_recomputes_a_damaged_entry(run_copy):
     assert "Traceback" not in done.stderr
     assert done.stderr.count("warning:") == 1 and str(json_path) in done.stderr
     assert json.loads(json_path.read_text())["epoch"] == 20
+
+
+def test_relative_loss_landmark_starts_from_the_first_finite_loss():
+    """An MSE run's grokking delay in loss: each loss halved from its first finite value,
+    whatever its scale; a first value of 0 or a loss that never halves gives None."""
+    from interp.analysis.curves import fraction_epoch
+
+    frame = pd.DataFrame({"epoch": [0, 100, 200, 300, 400],
+                          "train_loss": [NAN, 40.0, 19.0, 1.0, 0.5],
+                          "test_loss": [50.0, 80.0, 30.0, 24.0, 26.0]})
+    assert fraction_epoch(frame, "train_loss", 0.5) == 200  # from 40 (the NaN is skipped)
+    assert fraction_epoch(frame, "test_loss", 0.5) == 300  # 24 <= 25, after the rise to 80
+    assert fraction_epoch(frame, "test_loss", 0.1) is None
+    zero = frame.assign(train_loss=[0.0, 0.0, 0.0, 0.0, 0.0])
+    assert fraction_epoch(zero, "train_loss", 0.5) is None

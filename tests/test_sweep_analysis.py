@@ -296,7 +296,7 @@ def sweep_copy(sweep_dir, tmp_path):
 
 
 LANDMARKS = ["train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low", "test_loss_low",
-             "loss_gap", "test_loss_peak", "test_acc_50", "final_epoch", "final_train_acc",
+             "loss_gap", "train_loss_half", "test_loss_half", "loss_half_gap", "test_loss_peak", "test_acc_50", "final_epoch", "final_train_acc",
              "final_test_acc"]
 
 

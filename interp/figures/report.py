@@ -160,7 +160,7 @@ def run_report(result, lazy_baseline=None) -> str:
 
 MAX_LINES = 8  # a landmark curve gets one line per value of another axis up to this many
 CURVE_METRICS = (("test_acc_99", "accuracy_gap", "final_test_acc"),  # classification
-                 ("test_loss_low", "loss_gap", "final_test_loss"))  # regression: loss
+                 ("test_loss_half", "loss_half_gap", "final_test_loss"))  # regression: loss
 
 
 def sweep_figures(sweep, table) -> dict[str, go.Figure]:
