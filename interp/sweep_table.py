@@ -91,8 +91,9 @@ class Axis:
 
     @property
     def seed(self) -> bool:
-        """Whether the axis is a seed (its runs repeat the others' points)."""
-        return is_seed(self.key)
+        """Whether the axis is a seed (its runs repeat the others' points): its key and every
+        companion are seeds (a zip of seed and training fraction is a real axis)."""
+        return all(map(is_seed, (self.key, *self.companions)))
 
     @property
     def title(self) -> str:

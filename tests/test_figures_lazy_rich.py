@@ -78,9 +78,15 @@ def test_alpha_sweep_trains_its_sweep_as_one_stack_then_reads_it(tmp_path):
     (["alpha-sweep", "--out", "x", "--alphas", "-1"], "--alphas must be positive"),
     (["alpha-sweep", "--out", "x", "--preset", "bogus"], "unknown preset 'bogus'"),
     (["alpha-sweep", "--out", "x", "--alphas", "1", "1.0"], "--alphas 1 1 gives an alpha twice"),
+    (["alpha-sweep", "--out", "x", "--alphas", "1", "1.0000001"],  # one legend entry, alpha=1
+     "--alphas 1 1 gives an alpha twice (alphas are told apart by their first six digits)"),
+    (["alpha-sweep", "--out", "x", "--alphas", "1", "2", "--set", "objective.alpha=3"],
+     "--set objective.alpha=... conflicts with --alphas"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
-    result = run_cli("interp.figures", *args)
+    runs = tmp_path / "runs"  # were the input taken, alpha-sweep would train here, not in
+    extra = ["--runs-dir", str(runs)] if args[0] == "alpha-sweep" else []  # checkpoints/
+    result = run_cli("interp.figures", *args, *extra)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and not runs.exists()

@@ -1,6 +1,7 @@
 """python -m interp.sweep: spec parsing, the sweep directory, the local runner."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -173,6 +174,20 @@ def test_a_spec_built_in_code_is_checked_as_a_file_and_recorded_as_its_toml():
     with pytest.raises(UserError, match=r"^alpha-sweep: \[grid\] objective.alpha: .*also set "
                        "objective.centered=true"):
         spec_from_data({"preset": "tiny", "grid": {"objective.alpha": [0.5]}}, "alpha-sweep")
+
+
+@pytest.mark.parametrize(("value", "shown"), [(math.nan, "nan"), (math.inf, "inf"),
+                                               (-math.inf, "-inf")])
+def test_a_spec_built_in_code_with_a_non_finite_number_names_the_key(value, shown):
+    """A figure command's --frac nan or --alphas inf reaches the spec as a float that JSON
+    writes as NaN / Infinity, which is not TOML: the error names the key, not the TOML."""
+    with pytest.raises(UserError, match=rf"^hu-models: \[set\] task.frac: task.frac must be a "
+                                        rf"finite number within .*, got {shown}$"):
+        spec_from_data({"preset": "tiny", "set": {"task.frac": value}}, "hu-models")
+    with pytest.raises(UserError, match=r"^alpha-sweep: run objective.alpha=.*objective.alpha "
+                                        r"must be a finite number"):
+        spec_from_data({"preset": "tiny", "set": {"objective.centered": True},
+                        "grid": {"objective.alpha": [1.0, value]}}, "alpha-sweep").configs()
 
 
 def test_set_tables_preset_axis_and_config_file(tmp_path):

@@ -296,7 +296,8 @@ def sweep_copy(sweep_dir, tmp_path):
 
 
 LANDMARKS = ["train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low", "test_loss_low",
-             "loss_gap", "train_loss_half", "test_loss_half", "loss_half_gap", "test_loss_peak", "test_acc_50", "final_epoch", "final_train_acc",
+             "loss_gap", "train_loss_half", "test_loss_half", "loss_half_gap",
+             "test_loss_peak", "test_acc_50", "final_epoch", "final_train_acc",
              "final_test_acc"]
 
 
@@ -453,3 +454,14 @@ def test_figure_commands_write_html_and_refuse_bad_names(sweep_dir, tmp_path):
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
         assert message in result.stderr, result.stderr
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_a_zip_group_led_by_a_seed_but_moving_a_fraction_is_a_real_axis():
+    spec = parse_spec('preset = "liu-toy"\n[zip]\n"model.seed" = [0, 1]\n'
+                      '"task.frac" = [0.6, 0.8]\n[grid]\n"optim.lr" = [1e-3, 1e-2]\n', "z.toml")
+    record = spec.record()
+    points = {entry.name: dict(entry.axes) for entry in record.runs}
+    sweep = interp.Sweep(Path("z"), [], record_axes(record.axes, points, record.companions),
+                         points, record.spec)
+    assert sorted(a.key for a in sweep.grid_axes) == ["model.seed", "optim.lr"]
+    assert not next(a for a in sweep.axes if a.key == "model.seed").seed

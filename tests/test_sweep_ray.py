@@ -6,7 +6,9 @@ a Ray worker is killed mid-task. The tests that need Ray are skipped when it is 
 """
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +16,7 @@ import time
 
 import pytest
 from conftest import REPO, assert_same_run, run_in_process
-from test_sweep import EPOCHS, _write_spec
+from test_sweep import EPOCHS, SPEC, _write_spec
 
 from interp.errors import UserError
 from interp.files import LOCK_FILE
@@ -143,6 +145,67 @@ def test_unreachable_ray_address_is_one_line_in_seconds_and_writes_nothing(spec_
     assert result.returncode == 2 and "'no-port' is not a Ray address; give HOST:PORT" in (
         result.stderr)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_forced_spec_with_nothing_to_train_does_not_ask_ray(reference, tmp_path):
+    """--force with a spec naming only finished runs rewrites sweep.json and trains nothing:
+    Ray (here unreachable) is not asked."""
+    spec_path, local, names = reference
+    out = tmp_path / "copy"
+    shutil.copytree(local, out)
+    subset = _write_spec(tmp_path / "subset", SPEC.replace('"0:2"', '"0:1"'))
+    shutil.copy(spec_path.parent / "base.json", subset.parent / "base.json")
+    result = run_in_process(MAIN, str(subset), "--out", str(out), "--force", "--ray",
+                            "127.0.0.1:1")
+    assert result.returncode == 0, result.stderr
+    assert "(4 runs, all finished: nothing to train)" in result.stdout
+    assert len(read_sweep(out).runs) == 4 and "4 run(s) of the sweep" in result.stderr
+
+
+@pytest.fixture
+def not_ray():
+    """The addresses of two local TCP servers that are not Ray: one answers as an HTTP/1
+    server does (a dashboard's port), the other never answers."""
+    servers = []
+    for reply in (b"HTTP/1.1 400 Bad Request\r\n\r\n", None):
+        server = socket.create_server(("127.0.0.1", 0))
+        servers.append(server)
+
+        def serve(server=server, reply=reply):
+            held = []
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:  # closed: the test is over
+                    break
+                held.append(connection)
+                if reply is not None:
+                    connection.recv(1024)
+                    connection.sendall(reply)
+                    connection.close()
+        threading.Thread(target=serve, daemon=True).start()
+    yield [f"127.0.0.1:{server.getsockname()[1]}" for server in servers]
+    for server in servers:
+        server.close()
+
+
+def test_an_address_that_is_not_ray_is_one_line_in_seconds_and_writes_nothing(
+        spec_path, tmp_path, not_ray):
+    """Before anything is written and before Ray is asked: ray.init on such an address
+    waits minutes, printing Ray's own warnings."""
+    pytest.importorskip("ray", reason=NEEDS_RAY)
+    for address in not_ray:
+        start = time.monotonic()
+        result = run_in_process(MAIN, str(spec_path), "--out", str(tmp_path / "out"),
+                                "--ray", address)
+        assert time.monotonic() - start < 10
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: --ray: {address} answers, but not as a Ray "
+                                        "cluster's head (no gRPC reply within 5 s); give ")
+        assert not (tmp_path / "out").exists()
+    result = run_in_process(MAIN, str(spec_path), "--out", str(tmp_path / "out"),
+                            "--ray", "127.0.0.1:65536")
+    assert result.returncode == 2 and "'127.0.0.1:65536' is not a Ray address" in result.stderr
 
 
 def test_ray_not_installed_is_one_line_naming_the_extra(spec_path, tmp_path, monkeypatch):

@@ -32,9 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if any(alpha <= 0 for alpha in args.alphas):
         raise UserError(f"--alphas must be positive, got {args.alphas}")
-    if len(set(args.alphas)) < len(args.alphas):
-        raise UserError(f"--alphas {' '.join(f'{a:g}' for a in args.alphas)} gives an alpha "
-                        "twice; give each once")
+    labels = [f"{alpha:g}" for alpha in args.alphas]  # as the figure and the landmarks name them
+    if len(set(labels)) < len(labels):
+        raise UserError(f"--alphas {' '.join(labels)} gives an alpha twice (alphas are told "
+                        "apart by their first six digits); give each once")
+    if any(assignment.partition("=")[0].strip() == ALPHA for assignment in args.set):
+        raise UserError(f"--set {ALPHA}=... conflicts with --alphas, which gives the output "
+                        "scales; drop that --set")
     args.runs_dir = args.runs_dir or Path("checkpoints") / f"alpha-sweep-{args.preset}"
     check_run_options(args)
 

@@ -142,7 +142,8 @@ def run_sweep(spec: SweepSpec, out: Path, options: SweepOptions) -> SweepOutcome
     if not prepared.writes:
         _warn_left(out, prepared.stored, names)
         return SweepOutcome(out, len(names), 0, 0, 0, 0.0)
-    with _backend(options.ray):  # before anything is written: Ray may be unreachable
+    ray = options.ray if prepared.plan.units else None  # only sweep.json to write: no Ray
+    with _backend(ray):  # before anything is written: Ray may be unreachable
         lock, stored = open_sweep_dir(out, prepared.record, force=options.force,
                                       option=options.option)
         with lock:
@@ -157,7 +158,7 @@ def run_sweep(spec: SweepSpec, out: Path, options: SweepOptions) -> SweepOutcome
             start = time.monotonic()
             epochs = sum(plan.configs[unit.runs[0]].schedule.epochs * len(unit.runs)
                          - sum(unit.starts) for unit in plan.units)
-            if options.ray is None:
+            if ray is None:
                 train_sweep(plan, train, worker_devices(options.device, prepared.workers),
                             quiet=options.quiet)
             else:

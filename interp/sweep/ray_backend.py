@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 MAX_RETRIES = 3  # attempts after a task's worker dies; each resumes what the last one began
 CONNECT_TIMEOUT_S = 5.0  # for the address to accept a connection before Ray is asked to join
 INSTALL_HINT = "pip install 'interp[ray]'"
+SETTINGS_FRAME = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # an empty HTTP/2 SETTINGS frame (type 4)
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SETTINGS_FRAME  # a gRPC client's opening
 
 
 def local_cpus() -> int:
@@ -79,21 +81,38 @@ def ray_session(address: str | None, cpus: int | None = None) -> Iterator[None]:
 
 
 def _check_reachable(address: str) -> None:
-    """UserError unless ``address``'s host accepts a TCP connection on its port within
-    ``CONNECT_TIMEOUT_S`` ("auto" is left to Ray: it reads the address of the running
-    cluster). Ray itself would wait minutes for an address that never answers."""
+    """UserError unless ``address``'s host accepts a TCP connection on its port and answers
+    an HTTP/2 preface as a gRPC server (Ray's GCS) does, each within ``CONNECT_TIMEOUT_S``
+    ("auto" is left to Ray: it reads the address of the running cluster). Ray itself would
+    wait minutes for an address that never answers, or that another server (a dashboard, a
+    Redis) holds."""
     if address == "auto":
         return
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or "://" in address:
+    if not host or not port.isdigit() or not 0 < int(port) < 2**16 or "://" in address:
         raise UserError(f"--ray {address!r} is not a Ray address; give HOST:PORT (the head "
                         "node's, as `ray start --head` prints it) or auto")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
+        connection = socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S)
     except OSError as err:
         reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err))
         raise UserError(f"--ray: cannot reach a Ray cluster at {address} ({reason}); start "
                         "one there (ray start --head) or give the head node's HOST:PORT") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        connection.close()  # the GCS speaks TLS first: Ray's own handshake checks it
+        return
+    with connection:
+        try:
+            connection.sendall(HTTP2_PREFACE)
+            reply = b""
+            while len(reply) < len(SETTINGS_FRAME) and (part := connection.recv(64)):
+                reply += part
+        except OSError:
+            reply = b""
+    if reply[3:4] != SETTINGS_FRAME[3:4]:  # a gRPC server's first frame is its SETTINGS
+        raise UserError(f"--ray: {address} answers, but not as a Ray cluster's head (no gRPC "
+                        f"reply within {CONNECT_TIMEOUT_S:g} s); give the address `ray start "
+                        "--head` prints (its GCS port), not the dashboard's or another server's")
 
 
 def train_on_ray(plan: SweepPlan, options: TrainOptions, quiet: bool = False) -> None:

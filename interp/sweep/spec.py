@@ -182,13 +182,23 @@ def spec_from_data(data: dict[str, Any], origin: str, comment: str = "") -> Swee
     it) is that TOML, after ``comment`` as comment lines; it is parsed and checked as a spec
     file is, ``origin`` naming it in messages."""
     lines = [f"# {line}" for line in comment.splitlines()]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in data.items()
+    lines += [f"{key} = {_toml(value)}" for key, value in data.items()
               if not isinstance(value, dict)]
     for table, entries in data.items():
         if isinstance(entries, dict):
             lines += ["", f"[{table}]"]
-            lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in entries.items()]
+            lines += [f"{json.dumps(key)} = {_toml(value)}" for key, value in entries.items()]
     return parse_spec("\n".join(lines) + "\n", origin)
+
+
+def _toml(value: Any) -> str:
+    """``value`` (a number, text, boolean, or a list of them) as a TOML value: JSON's form,
+    but nan, inf and -inf as TOML writes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(_toml, value)) + "]"
+    return json.dumps(value)
 
 
 def _parse(data: dict[str, Any], text: str, origin: str, directory: Path) -> SweepSpec:
