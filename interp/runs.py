@@ -19,6 +19,7 @@ rows are appended without an fsync each and made durable before every resume sta
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -916,15 +917,20 @@ def _summarise(epochs: list[int]) -> str:
 SWEEP_FILE = "sweep.json"
 SWEEP_FORMAT = 2
 LOG_SPAN = 100.0  # an axis of positive values spanning this ratio or more is drawn on a log scale
+GEOMETRIC_TOLERANCE = 1.05  # successive ratios this close make a geometric progression
 
 
 def is_log_spaced(values: Sequence[Any]) -> bool:
     """Whether ``values`` are all positive numbers spanning ``LOG_SPAN`` (two decades) or
-    more: an axis of them is drawn on a log scale."""
+    more, or at least three in a geometric progression (0.25, 0.5, 1, 2, 4): an axis of them
+    is drawn on a log scale."""
     if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
                              for v in values):
         return False
-    return max(values) / min(values) >= LOG_SPAN
+    ordered = sorted(set(values))
+    ratios = [b / a for a, b in itertools.pairwise(ordered)]
+    geometric = len(ratios) >= 2 and max(ratios) <= min(ratios) * GEOMETRIC_TOLERANCE
+    return max(values) / min(values) >= LOG_SPAN or geometric
 
 
 @dataclass(frozen=True)

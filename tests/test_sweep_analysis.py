@@ -465,3 +465,23 @@ def test_a_zip_group_led_by_a_seed_but_moving_a_fraction_is_a_real_axis():
                          points, record.spec)
     assert sorted(a.key for a in sweep.grid_axes) == ["model.seed", "optim.lr"]
     assert not next(a for a in sweep.axes if a.key == "model.seed").seed
+
+
+def test_uneven_values_make_cells_of_one_size_and_geometric_lists_are_log():
+    """A decay axis 0, 0.3, 1, 3, 10 (not evenly spaced on any scale) is drawn as ordered
+    categories, so no cell is squashed; alpha 0.25 ... 4 is geometric, so log."""
+    from interp.runs import is_log_spaced
+
+    assert is_log_spaced([0.25, 0.5, 1.0, 2.0, 4.0]) and is_log_spaced([1e-5, 1e-3])
+    assert not is_log_spaced([0.0, 0.3, 1.0, 3.0, 10.0])  # a zero: no log scale
+    assert not is_log_spaced([1.0, 2.0, 3.0, 4.0]) and not is_log_spaced([1.0, 3.0])
+    wd = Axis("optim.weight_decay", False, (0.0, 0.3, 1.0, 3.0, 10.0))
+    rows = [{"run": f"{lr}-{d}", "optim.lr": lr, "optim.weight_decay": d,
+             "phase": "grokking" if d else "memorisation", "accuracy_gap": 10.0}
+            for lr in LR.values for d in wd.values]
+    fig = phase_diagram(frame(rows), LR, wd)
+    assert list(fig.data[0].y) == ["0", "0.3", "1", "3", "10"]
+    assert fig.layout.yaxis.type == "category"
+    assert list(fig.layout.yaxis.categoryarray) == ["0", "0.3", "1", "3", "10"]
+    assert fig.data[0].z[0][0] == PHASES.index("memorisation")
+    assert fig.layout.xaxis.type == "log"  # 1e-4, 1e-3, 1e-2: even on its log scale

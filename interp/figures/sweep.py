@@ -28,13 +28,27 @@ def _numeric(axis: Axis) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in axis.values)
 
 
-def _cell_bounds(axis: Axis) -> list:
-    """Heatmap coordinates of ``axis``: len(values) + 1 cell edges for a numeric axis,
-    the values as text for a categorical one."""
+def _scaled(axis: Axis) -> np.ndarray:
+    values = np.asarray(axis.values, float)
+    return np.log10(values) if axis.log else values
+
+
+def _even_cells(axis: Axis) -> bool:
+    """Whether a heatmap can place ``axis`` on a numeric scale with cells of one size: its
+    values are numbers evenly spaced on its scale. Others (0, 0.3, 1, 3, 10) are drawn as
+    ordered categories, so that no cell is squashed."""
     if not _numeric(axis):
-        return [str(v) for v in axis.values]
-    v = np.log10(np.asarray(axis.values, float)) if axis.log else np.asarray(axis.values,
-                                                                               float)
+        return False
+    steps = np.diff(_scaled(axis))
+    return len(steps) < 2 or bool(np.allclose(steps, steps[0], rtol=0.05))
+
+
+def _cell_bounds(axis: Axis) -> list:
+    """Heatmap coordinates of ``axis``: len(values) + 1 cell edges for a numeric axis
+    evenly spaced on its scale, the values as text for any other."""
+    if not _even_cells(axis):
+        return [_value_text(v) for v in axis.values]
+    v = _scaled(axis)
     if len(v) == 1:
         edges = np.array([v[0] - 0.5, v[0] + 0.5])
     else:
@@ -43,9 +57,26 @@ def _cell_bounds(axis: Axis) -> list:
     return (10 ** edges if axis.log else edges).tolist()
 
 
+def _value_text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _axis_layout(axis: Axis) -> dict:
+    """A curve's axis: log, linear or category as the axis is."""
     kind = "log" if axis.log else "linear" if _numeric(axis) else "category"
     return {"title_text": axis.title + (" (log)" if axis.log else ""), "type": kind}
+
+
+def _cell_axis_layout(axis: Axis) -> dict:
+    """A heatmap's axis: as ``_axis_layout``, ticks at the axis's values, but ordered
+    categories where the values are not evenly spaced on the axis's scale (``_even_cells``)."""
+    if not _numeric(axis):
+        return _axis_layout(axis)
+    if _even_cells(axis):
+        return {**_axis_layout(axis), "tickvals": list(axis.values),
+                "ticktext": [_value_text(v) for v in axis.values]}
+    return {"title_text": axis.title + (" (log)" if axis.log else ""), "type": "category",
+            "categoryorder": "array", "categoryarray": _cell_bounds(axis)}
 
 
 def _grid(cells: pd.DataFrame, x: Axis, y: Axis, columns: list[str]) -> dict[str, list]:
@@ -84,8 +115,8 @@ def phase_diagram(table: pd.DataFrame, x: Axis, y: Axis, title: str | None = Non
         hovertemplate=("%{customdata[2]}<br>%{customdata[3]}<br>"
                        "%{customdata[0]}<br>runs: %{customdata[1]}<extra></extra>"),
         colorbar={"tickvals": list(range(n)), "ticktext": list(PHASES), "title": "phase"}))
-    fig.update_xaxes(**_axis_layout(x))
-    fig.update_yaxes(**_axis_layout(y))
+    fig.update_xaxes(**_cell_axis_layout(x))
+    fig.update_yaxes(**_cell_axis_layout(y))
     fig.update_layout(title=title or "Phase diagram (Liu et al.): majority phase per cell; "
                       "text: epochs from train to test accuracy 99%, runs in that phase"
                       + _title_suffix(table), height=560)
@@ -143,8 +174,8 @@ def landmark_heatmap(table: pd.DataFrame, x: Axis, y: Axis, metric: str,
         customdata=[[[x.label(xv), y.label(yv)] for xv in x.values] for yv in y.values],
         hovertemplate=(f"%{{customdata[0]}}<br>%{{customdata[1]}}<br>{metric} "
                        "%{z:.4g}<extra></extra>")))
-    fig.update_xaxes(**_axis_layout(x))
-    fig.update_yaxes(**_axis_layout(y))
+    fig.update_xaxes(**_cell_axis_layout(x))
+    fig.update_yaxes(**_cell_axis_layout(y))
     fig.update_layout(title=title or f"{metric}: mean over the runs of each cell"
                       + _title_suffix(table), height=560)
     return fig
