@@ -232,6 +232,7 @@ def check_sweep_outputs(out: Path, runs: list[Path]) -> None:
     (or one to make) holding nothing but them, the runs' analysis directories (named after
     the runs) and temporary files of killed writes; a user's file is never replaced."""
     from interp.files import temp_file_target
+    from interp.runs import listed
 
     check_output_dir(out)
     if not out.is_dir():
@@ -241,8 +242,8 @@ def check_sweep_outputs(out: Path, runs: list[Path]) -> None:
                      if e.name not in names and temp_file_target(e.name) not in SWEEP_OUTPUTS)
     if foreign:
         raise UserError(f"{out} holds files interp.analyze does not write "
-                        f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); "
-                        "give the sweep's analysis a directory of its own (--out)")
+                        f"({listed(foreign)}); give the sweep's analysis a directory of its "
+                        "own (--out)")
 
 
 def analyse_sweep(sweep, out: Path, analysis_dir: Path | None) -> str:

@@ -320,7 +320,8 @@ def foreign_analysis_entries(root: Path) -> list[str]:
     return _foreign(Path(root), _ANALYSIS_FILES, re.compile(r"^[a-z_]+$"))
 
 
-def _listed(entries: list[str]) -> str:
+def listed(entries: list[str]) -> str:
+    """The first ``MAX_LISTED`` of ``entries``, and how many more, for a one-line message."""
     shown = ", ".join(entries[:MAX_LISTED])
     return shown + (f" and {len(entries) - MAX_LISTED} more" if len(entries) > MAX_LISTED
                     else "")
@@ -338,7 +339,7 @@ def lock_analysis(root: Path) -> DirectoryLock:
     if foreign:
         lock.release()
         raise UserError(f"{root} holds files interp.analyze does not write "
-                        f"({_listed(foreign)}); give the analysis a directory of its own "
+                        f"({listed(foreign)}); give the analysis a directory of its own "
                         "(--out)")
     subdirectories = [p for p in root.iterdir() if p.is_dir()]
     for directory in (root, *subdirectories):
@@ -385,10 +386,10 @@ class RunWriter:
         foreign = foreign_entries(path)
         if foreign and is_run_record(path / RUN_FILE):
             raise UserError(f"--force replaces only what a run wrote, and {path} also holds "
-                            f"{_listed(foreign)}; move those away or choose another --out")
+                            f"{listed(foreign)}; move those away or choose another --out")
         if foreign:
             raise UserError(f"{path} is a non-empty directory that is not a run (it holds "
-                            f"{_listed(foreign)}); choose another --out")
+                            f"{listed(foreign)}); choose another --out")
         if is_run_record(path / RUN_FILE) and not (path / INCOMPLETE_FILE).exists() and (
                 not force):
             raise UserError(f"{path} already holds a run; pass --resume to continue it or "
@@ -906,8 +907,8 @@ def _summarise(epochs: list[int]) -> str:
 #                "axes": {"optim.lr": 0.0001, "model.seed": 0}}, ...]}
 #
 # An axis's key is a config key (``section.name``) or ``preset``; "log": it is drawn on a log
-# scale (given log-spaced, or as a list of positive values spanning LOG_SPAN or more, unless
-# the spec said otherwise); "zip": it moves together with the spec's other zip axes: the zip
+# scale (given log-spaced, or as a list of positive values that ``is_log_spaced``, unless the
+# spec said otherwise); "zip": it moves together with the spec's other zip axes: the zip
 # axes are one axis of the sweep, named by the first of them, the others its companions
 # (``SweepRecord.companions``). A run's config is its base (the spec's preset or config
 # file, or the preset its "preset" axis names), then the spec's [set] overrides, then the
@@ -1059,7 +1060,7 @@ def check_sweep_dir(path: Path, record: SweepRecord, *, force: bool = False,
                          and temp_file_target(e.name) != SWEEP_FILE)
         if entries:
             raise UserError(f"{path} is a non-empty directory that holds no sweep (no "
-                            f"{SWEEP_FILE}; it holds {_listed(entries)}); choose another "
+                            f"{SWEEP_FILE}; it holds {listed(entries)}); choose another "
                             f"{option}")
         return None
     stored = read_sweep(path)

@@ -47,7 +47,6 @@ LANDMARK_COLUMNS = ("train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_l
 # bookkeeping, not results
 _SUMMARY_SKIPPED = {"run", "path", "preset", "complete", "landmarks", "learning_phase",
                     "checkpoints_analysed", "skipped_checkpoints", "diverged_checkpoints"}
-MAX_LISTED = 5
 
 
 def is_seed(key: str) -> bool:
@@ -164,6 +163,7 @@ class Sweep:
             find_run_dirs,
             is_run_dir,
             is_sweep_dir,
+            listed,
             read_sweep,
         )
 
@@ -189,7 +189,7 @@ class Sweep:
                 warn(f"skipping run {path / name}: {err}")
         if missing:
             warn(f"{path / SWEEP_FILE}: {len(missing)} of its runs have no run directory yet "
-                 f"({_listed(missing)}); they are left out")
+                 f"({listed(missing)}); they are left out")
         if not runs:
             raise UserError(f"{path} holds no readable run; give a directory of runs made by "
                             "python -m interp.sweep or python -m interp.train --sweep")
@@ -384,6 +384,3 @@ def metric_spread(table: pd.DataFrame, keys: list[str], metric: str) -> pd.DataF
     return spread.rename(columns={"count": "n", "size": "runs"})
 
 
-def _listed(names: list[str]) -> str:
-    shown = ", ".join(names[:MAX_LISTED])
-    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")

@@ -75,8 +75,8 @@ def _cell_axis_layout(axis: Axis) -> dict:
     if _even_cells(axis):
         return {**_axis_layout(axis), "tickvals": list(axis.values),
                 "ticktext": [_value_text(v) for v in axis.values]}
-    return {"title_text": axis.title + (" (log)" if axis.log else ""), "type": "category",
-            "categoryorder": "array", "categoryarray": _cell_bounds(axis)}
+    return {**_axis_layout(axis), "type": "category", "categoryorder": "array",
+            "categoryarray": _cell_bounds(axis)}
 
 
 def _grid(cells: pd.DataFrame, x: Axis, y: Axis, columns: list[str]) -> dict[str, list]:

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from interp.sweep.runner import SweepPlan
     from interp.sweep.spec import SweepSpec
 
-MAX_LISTED = 5
-
 
 @dataclass(frozen=True)
 class SweepOptions:
@@ -181,7 +179,9 @@ def _backend(ray: str | None) -> AbstractContextManager[None]:
 
 def _warn_left(out: Path, stored: SweepRecord | None, names: tuple[str, ...]) -> None:
     """Warn of the runs of the sweep ``out`` held (``stored``) that are not ``names``."""
+    from interp.runs import listed
+
     left = sorted({r.name for r in stored.runs} - set(names)) if stored else []
     if left:
         warn(f"{len(left)} run(s) of the sweep {out} held are not in this spec and are left "
-             f"in place: {', '.join(left[:MAX_LISTED])}{' ...' if len(left) > MAX_LISTED else ''}")
+             f"in place: {listed(left)}")
