@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable
@@ -51,6 +52,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_path(path.parent)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Make ``target`` an atomic copy of the file ``source`` (a hard link where the file
+    system has them, else a copied and fsynced file): readers of ``target`` see its old
+    content or the whole copy."""
+    target = Path(target)
+    if target.exists() and os.path.samefile(source, target):
+        return  # a link made before: renaming a link over its twin would do nothing
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
+                raise
+            shutil.copyfile(source, tmp)
+            fsync_path(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_path(target.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -127,6 +127,18 @@ def test_atomic_write_leaves_no_temp_files_and_replaces_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 
 
+def test_atomic_copy_keeps_the_old_content_and_leaves_no_temp_files(tmp_path):
+    from interp.files import atomic_copy
+
+    source, target = tmp_path / "state", tmp_path / "previous"
+    atomic_write_text(source, "one")
+    atomic_copy(source, target)
+    atomic_copy(source, target)  # already a link to source: renaming it over would do nothing
+    atomic_write_text(source, "two")
+    assert (source.read_text(), target.read_text()) == ("two", "one")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["previous", "state"]
+
+
 def test_loading_a_non_run_directory_says_so(tmp_path):
     with pytest.raises(RunFileError, match="not a run directory"):
         Run.load(tmp_path)
