@@ -44,6 +44,11 @@ test: install
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
+# Open the notebooks in JupyterLab (the dev extras install it).
+.PHONY: notebook
+notebook: install
+	$(PY) -m jupyter lab notebooks/
+
 lint: install
 	$(VENV)/bin/ruff check .
 

@@ -123,6 +123,42 @@ def check_positive(option: str, value: int | float | None) -> None:
         raise UserError(f"{option} must be {kind}, got {value}")
 
 
+KERNELS = ("correct_class", "trace")  # the NTK kinds of the lazy_rich analysis
+
+
+def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
+    """--every, --device, --probes, --kernels and --checkpoint-batch: how ``interp.analyze``
+    computes (checked by ``analysis_options``)."""
+    parser.add_argument("--every", type=int, default=1, metavar="K",
+                        help="analyse every K-th checkpoint (the last always)")
+    parser.add_argument("--device", default="cpu", help="torch device for the models")
+    parser.add_argument("--probes", type=int, default=256,
+                        help="probe inputs (from the test split) for the NTK, alignment and "
+                             "CKA of the lazy_rich analysis (default 256)")
+    parser.add_argument("--kernels", nargs="+", choices=KERNELS, default=["correct_class"],
+                        help="NTK kinds: the correct-class logit kernel (default) and/or the "
+                             "trace over outputs (exact; n_outputs times the cost)")
+    parser.add_argument("--checkpoint-batch", type=int, metavar="N",
+                        help="checkpoints evaluated together with stacked weights (one-layer "
+                             "transformers; default: as many as fit in half the free GPU "
+                             "memory on CUDA, 1 on CPU)")
+
+
+def analysis_options(args: argparse.Namespace):
+    """The ``interp.analyzers.Options`` of ``add_analysis_arguments``' options, after
+    checking each (UserError: one line naming the option)."""
+    check_positive("--every", args.every)
+    if args.probes < 2:
+        raise UserError(f"--probes must be at least 2, got {args.probes}")
+    check_positive("--checkpoint-batch", args.checkpoint_batch)
+    from interp.analyzers import Options
+    from interp.train.loop import resolve_device
+
+    return Options(device=str(resolve_device(args.device)), probes=args.probes,
+                   kernels=tuple(dict.fromkeys(args.kernels)),
+                   checkpoint_batch=args.checkpoint_batch)
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """--device, --quiet and --skip-resource-check, shared by the commands that train
     (interp.train, interp.sweep)."""

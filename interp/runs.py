@@ -38,6 +38,7 @@ from interp.errors import UserError, warn
 from interp.files import (
     LOCK_FILE,
     DirectoryLock,
+    atomic_copy,
     atomic_write_bytes,
     atomic_write_text,
     fsync_path,
@@ -53,6 +54,7 @@ SPLIT_FILE = "split.safetensors"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 RESUME_FILE = Path("resume") / "state.safetensors"
+PREVIOUS_RESUME_FILE = Path("resume") / "previous.safetensors"  # the state RESUME_FILE replaced
 ANALYSIS_DIR = "analysis"
 DATA_PREFIX = "data/"
 
@@ -250,7 +252,7 @@ INCOMPLETE_FILE = ".incomplete"
 _OWNED_DIRS = re.compile(r"^(checkpoints|resume|analysis|analysis/[a-z_]+)$")
 _OWNED_FILES = re.compile(
     r"^(run\.json|split\.safetensors|metrics\.jsonl|\.lock|\.incomplete"
-    r"|checkpoints/[0-9]+\.safetensors|resume/state\.safetensors"
+    r"|checkpoints/[0-9]+\.safetensors|resume/(state|previous)\.safetensors"
     r"|analysis/(\.lock|summary\.json|report\.html)"
     r"|analysis/[a-z_]+/[0-9]+\.(json|safetensors))$")
 _ANALYSIS_FILES = re.compile(
@@ -513,23 +515,30 @@ class RunWriter:
 
     def save_resume_state(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
                           ) -> None:
-        """Atomically replace the resume state, after making the metrics so far durable."""
+        """Atomically replace the resume state, after making the metrics so far durable and
+        keeping the state it replaces as the previous one (so that a stack killed while its
+        runs' states were being written can step the runs already saved back to the others')."""
         fsync_path(self.path / METRICS_FILE)
+        if (self.path / RESUME_FILE).is_file():
+            atomic_copy(self.path / RESUME_FILE, self.path / PREVIOUS_RESUME_FILE)
         save_tensors(self.path / RESUME_FILE, tensors, {"meta": json_text(dict(meta))})
 
-    def load_resume_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        """The latest resume state, or None if the run never saved one."""
-        if not (self.path / RESUME_FILE).is_file():
+    def load_resume_state(self, previous: bool = False
+                          ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """The latest resume state (the one before it if ``previous``), or None if the run
+        never saved one."""
+        path = self.path / (PREVIOUS_RESUME_FILE if previous else RESUME_FILE)
+        if not path.is_file():
             return None
-        tensors, metadata = load_tensors(self.path / RESUME_FILE)
+        tensors, metadata = load_tensors(path)
         try:
             meta = json.loads(metadata["meta"])
         except (KeyError, json.JSONDecodeError):
             meta = None
         if not isinstance(meta, dict):
-            raise RunFileError(f"{self.path / RESUME_FILE}: the resume state is damaged (its "
-                               "metadata is not a JSON object); pass --force instead of "
-                               "--resume to start the run again")
+            raise RunFileError(f"{path}: the resume state is damaged (its metadata is not a "
+                               "JSON object); pass --force instead of --resume to start the "
+                               "run again")
         return tensors, meta
 
 
@@ -586,6 +595,7 @@ def _check_layout(path: Path) -> None:
     where checkpoints/ belongs, a directory where metrics.jsonl does: a damaged run), so that
     resuming never writes into a run it then cannot continue."""
     expected = {CHECKPOINT_DIR: True, RESUME_FILE.parent.name: True, str(RESUME_FILE): False,
+                str(PREVIOUS_RESUME_FILE): False,
                 SPLIT_FILE: False, METRICS_FILE: False}
     for name, directory in expected.items():
         target = path / name
@@ -715,6 +725,13 @@ class Run:
             raise RunFileError(f"{self.path / SPLIT_FILE}: expected train_idx and test_idx")
         return tensors
 
+    def landmarks(self):
+        """The grokking landmarks of this run's metrics (``interp.analysis.curves``), read
+        with the thresholds of its loss and the accuracy rule of its targets."""
+        from interp.analysis.curves import landmarks
+
+        return landmarks(self.metrics, self.config.objective.loss, self.task().target_type)
+
     def task(self):
         """The exact data and train/test split this run was trained on."""
         from interp.resources import check_task_fits
@@ -789,6 +806,10 @@ class AnalysisStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    def holds(self, name: str) -> bool:
+        """Whether analysis ``name`` has cached anything here."""
+        return (self.root / name).is_dir()
 
     def _paths(self, name: str, epoch: int) -> tuple[Path, Path]:
         stem = self.root / name / f"{epoch:0{EPOCH_DIGITS}d}"

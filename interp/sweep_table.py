@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 LANDMARK_COLUMNS = ("train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_low",
                     "test_loss_low", "loss_gap", "train_loss_half", "test_loss_half",
-                    "loss_half_gap", "test_loss_peak", "test_acc_50",
+                    "loss_half_gap", "test_loss_peak", "test_acc_50", "loss_threshold",
                     "final_epoch", "final_train_loss", "final_test_loss", "final_train_acc",
                     "final_test_acc")
 # summary.json entries the table already holds (computed from the metrics) or that are
@@ -240,7 +240,7 @@ def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, An
     from interp.analysis.phases import learning_phase
 
     metrics = run.metrics
-    marks = landmarks(metrics).to_dict()
+    marks = landmarks(metrics, run.config.objective.loss).to_dict()
     for column in ("train_loss", "test_loss"):
         marks[f"final_{column}"] = (float(numeric(metrics, column).iloc[-1])
                                     if column in metrics and not metrics.empty else None)
@@ -251,6 +251,7 @@ def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, An
             **{column: marks[column] for column in LANDMARK_COLUMNS},
             "phase_train_step": phase.train_step if phase is not None else None,
             "phase_test_step": phase.test_step if phase is not None else None,
+            "phase_max_gap": phase.max_gap if phase is not None else None,
             "epochs": run.config.schedule.epochs, "complete": run.is_complete,
             **_flatten({k: v for k, v in summary.items() if k not in _SUMMARY_SKIPPED})}
 

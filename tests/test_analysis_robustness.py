@@ -20,10 +20,10 @@ import pytest
 import torch
 from conftest import run_cli, small_config
 
-from interp.analyze import analyse_run
 from interp.analyzers import Options
 from interp.config import RunConfig
 from interp.errors import UserError
+from interp.run_analysis import analyse_run
 from interp.runs import Run, checkpoint_path, load_tensors, save_tensors
 from interp.train.loop import TrainOptions, train
 

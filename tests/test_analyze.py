@@ -4,7 +4,7 @@ import shutil
 import pytest
 from conftest import run_cli, small_config
 
-from interp.analyze import analyse_run, select_epochs
+from interp.run_analysis import analyse_run, select_epochs
 from interp.runs import checkpoint_path
 from interp.train.loop import TrainOptions, train
 
@@ -141,6 +141,7 @@ def test_analyze_bad_input(run_copy, args, message):
 
 def test_figures_progress_command_writes_html(run_copy, tmp_path):
     out = tmp_path / "figs"
+    analyse_run(run_copy, ["fourier"], quiet=True)  # the figure command only reads
     result = run_cli("interp.figures", "progress", str(run_copy), "--out", str(out))
     assert result.returncode == 0, result.stderr
     names = {p.name for p in out.iterdir()}

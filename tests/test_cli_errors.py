@@ -74,30 +74,24 @@ CASES = [
     (["interp.analyze", "RUN", "--every", "x"], "argument --every: invalid int value: 'x'"),
     (["interp.analyze", "RUN", "--only", "bogus"], "argument --only: invalid choice: 'bogus'"),
     (["interp.figures", "progress", "RUN"], "the following arguments are required: --out"),
-    (["interp.figures", "progress", "RUN", "--out", "TMP/figs", "--every"],
-     "argument --every: expected one argument"),
+    (["interp.analyze", "RUN", "--every"], "argument --every: expected one argument"),
     (["interp.figures", "alpha-sweep", "--alphas", "x"], "argument --alphas: invalid float"),
     (["interp.bench", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
     # counts
+    (["interp.analyze", "RUN", "--every", "0"], "--every must be a positive integer, got 0"),
+    (["interp.analyze", "RUN", "--every", "-1"], "--every must be a positive integer, got -1"),
+    (["interp.analyze", "RUN", "--probes", "0"], "--probes must be at least 2, got 0"),
     (["interp.figures", "progress", "RUN", "--out", "TMP/figs", "--every", "0"],
-     "--every must be a positive integer, got 0"),
-    (["interp.figures", "progress", "RUN", "--out", "TMP/figs", "--every", "-1"],
-     "--every must be a positive integer, got -1"),
-    (["interp.figures", "lazy-rich", "RUN", "--out", "TMP/figs", "--every", "0"],
-     "--every must be a positive integer, got 0"),
+     "unrecognized arguments: --every 0"),  # figure commands read: interp.analyze computes
     (["interp.figures", "gromov-norm", "--epochs", "0", "--out", "TMP/figs", "--runs-dir",
       "TMP/runs"], "--epochs must be a positive integer, got 0"),
     (["interp.figures", "committee-alpha", "--alphas", "0", "1", "--out", "TMP/figs",
       "--runs-dir", "TMP/runs"], "--alphas must be positive"),
     # devices
-    (["interp.figures", "progress", "RUN", "--out", "TMP/figs", "--device", "tpu"],
+    (["interp.analyze", "RUN", "--device", "tpu"],
      "--device 'tpu' is not a device interp can use here"),
-    (["interp.figures", "progress", "RUN", "--out", "TMP/figs", "--device", "meta"],
-     "--device 'meta' is not a device interp can use here"),
-    pytest.param(["interp.figures", "progress", "RUN", "--out", "TMP/figs", "--device", "cuda"],
+    pytest.param(["interp.analyze", "RUN", "--device", "cuda"],
                  "--device cuda: CUDA is not available here", marks=NO_CUDA),
-    (["interp.figures", "lazy-rich", "RUN", "--out", "TMP/figs", "--device", "meta"],
-     "--device 'meta' is not a device interp can use here"),
     (["interp.analyze", "RUN", "--device", "meta"],
      "--device 'meta' is not a device interp can use here"),
     (["interp.train", "--preset", "tiny", "--device", "meta", "--out", "TMP/run", "--quiet"],
@@ -181,7 +175,7 @@ def test_analysis_that_is_a_file_is_refused_before_any_work(trained_run, tmp_pat
     result = run_in_process(*(fill(arg, {"RUN": str(run), "TMP": str(tmp_path)})
                               for arg in args))
     line = assert_one_line_error(result, f"{run / 'analysis'} is a file, not a directory")
-    assert "--out" in line
+    assert ("--out" if args[0] == "interp.analyze" else "--analysis DIR") in line
     assert snapshot(tmp_path) == before
 
 

@@ -21,30 +21,38 @@ def runs(tmp_path_factory):
 
 def test_lazy_rich_command_writes_every_figure(runs, tmp_path):
     out = tmp_path / "figures"
+    analysed = run_cli("interp.analyze", str(runs / "network"), "--only", "lazy_rich",
+                       "--probes", "16", "--kernels", "correct_class", "trace", "--quiet")
+    assert analysed.returncode == 0, analysed.stderr
+    summary = (runs / "network" / "analysis" / "summary.json").read_bytes()
     result = run_cli("interp.figures", "lazy-rich", str(runs / "network"), "--out", str(out),
-                     "--linearized-run", str(runs / "lazy"), "--probes", "16",
-                     "--kernels", "correct_class", "trace")
+                     "--linearized-run", str(runs / "lazy"))
     assert result.returncode == 0, result.stderr
+    assert (runs / "network" / "analysis" / "summary.json").read_bytes() == summary  # read
     names = {p.name for p in out.glob("*.html")}
     assert {f"lazy_rich_{n}.html" for n in ("kernel", "movement", "linearisation", "cka")
             } <= names
     page = (out / "lazy_rich_linearisation.html").read_text()
     assert "lazy baseline test" in page and "f_lin(theta_t) test" in page
     assert "linearisation gap (test) passes 0.5 at epoch" in result.stdout
-    assert "kernel distance (trace) passes 0.5 at epoch" in result.stdout
-    summary = (runs / "network" / "analysis" / "summary.json").read_text()
-    assert '"kernel_distance_above_half/trace"' in summary
+    assert "kernel distance (trace, 16 probes) passes 0.5 at epoch" in result.stdout
+    assert b'"kernel_distance_above_half/trace"' in summary
 
 
 def test_lazy_rich_command_on_a_linearized_run(runs, tmp_path):
     """The lazy baseline itself: its kernel never moves from K_0."""
     out = tmp_path / "figures"
-    result = run_cli("interp.figures", "lazy-rich", str(runs / "lazy"), "--out", str(out),
-                     "--probes", "8", "--kernels", "correct_class")
+    args = ["interp.figures", "lazy-rich", str(runs / "lazy"), "--out", str(out)]
+    missing = run_cli(*args)
+    assert missing.returncode == 2 and "no cached lazy_rich analysis" in missing.stderr
+    assert f"python -m interp.analyze {runs / 'lazy'} --only lazy_rich" in missing.stderr
+    analysed = run_cli("interp.analyze", str(runs / "lazy"), "--probes", "8", "--quiet")
+    assert analysed.returncode == 0, analysed.stderr
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     assert {"lazy_rich_kernel.html", "lazy_rich_linearisation.html"} <= {
         p.name for p in out.glob("*.html")}
-    assert "kernel distance (correct_class) passes 0.5 at epoch None" in result.stdout
+    assert "kernel distance (correct_class, 8 probes) passes 0.5 at epoch never" in result.stdout
 
 
 def test_alpha_sweep_trains_its_sweep_as_one_stack_then_reads_it(tmp_path):
@@ -74,7 +82,8 @@ def test_alpha_sweep_trains_its_sweep_as_one_stack_then_reads_it(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["lazy-rich", "/no/such/run", "--out", "x"], "no such run directory"),
-    (["lazy-rich", "/no/such/run", "--out", "x", "--probes", "1"], "--probes must be"),
+    (["lazy-rich", "/no/such/run", "--out", "x", "--probes", "1"],
+     "unrecognized arguments: --probes 1"),  # computing is interp.analyze's
     (["alpha-sweep", "--out", "x", "--alphas", "-1"], "--alphas must be positive"),
     (["alpha-sweep", "--out", "x", "--preset", "bogus"], "unknown preset 'bogus'"),
     (["alpha-sweep", "--out", "x", "--alphas", "1", "1.0"], "--alphas 1 1 gives an alpha twice"),

@@ -59,6 +59,11 @@ def test_toy_rqi_and_effective_loss_read_the_embedding_weights():
 def test_models_without_measures_have_none():
     assert evaluation_measures(get_preset("hu-mlp"), build_task(get_preset("hu-mlp").task)) \
         is None
-    linearised = RunConfig.from_dict({**COMMITTEE, "objective": {
-        **COMMITTEE["objective"], "linearized": True}})
-    assert evaluation_measures(linearised, build_task(linearised.task)) is None
+    # a linearised committee records no decomposition, only its threshold accuracy
+    linearised = RunConfig.from_dict({**COMMITTEE, "task": {**COMMITTEE["task"], "n_test": 10},
+                                      "objective": {**COMMITTEE["objective"],
+                                                    "linearized": True}})
+    task = build_task(linearised.task)
+    measure = evaluation_measures(linearised, task)
+    assert set(measure(build_model(linearised.model, task).state_dict())) == {"train_acc",
+                                                                              "test_acc"}

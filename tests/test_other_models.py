@@ -27,8 +27,8 @@ def test_every_model_trains_and_its_train_loss_falls(tmp_path, name):
     _, cache = model.run_with_cache(task.train_inputs[:4])
     assert len(cache) >= 1 and all(k.startswith(("hidden", "hook", "decoder")) for k in cache)
     # and every model goes through interp.analyze (torch.func: vmap, grad, jvp)
-    from interp.analyze import analyse_run
     from interp.analyzers import Options
+    from interp.run_analysis import analyse_run
 
     result = analyse_run(tmp_path / name, options=Options(probes=8))
     lazy = result.measures("lazy_rich")

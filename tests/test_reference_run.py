@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from interp.analysis.curves import first_epoch, landmarks
-from interp.analyze import analyse_run
+from interp.run_analysis import analyse_run
 from interp.runs import Run
 
 REFERENCE = Path(__file__).resolve().parents[1] / "checkpoints" / "nanda-p113"

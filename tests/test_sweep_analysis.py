@@ -17,8 +17,8 @@ import interp
 from interp.analysis.curves import landmarks
 from interp.analysis.phases import PHASES, learning_phase, majority_phase
 from interp.errors import UserError
-from interp.figures.report import sweep_figures
 from interp.figures.sweep import landmark_curves, landmark_heatmap, phase_diagram
+from interp.figures.sweep_report import ACCURACY_EPOCHS, LOSS_EPOCHS, sweep_figures
 from interp.runs import SWEEP_FILE, Run, SweepAxis, SweepEntry, SweepRecord
 from interp.sweep.spec import parse_spec
 from interp.sweep_table import (
@@ -51,7 +51,9 @@ def curves(train_acc, test_acc, steps=STEPS, train_loss=GOOD_LOSS, test_loss=GOO
 
 @pytest.mark.parametrize("metrics, name, train_step, test_step", [
     (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.92, 1, 1, 1]), "comprehension", 500, 500),
-    (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.5, 0.9, 1, 1]), "comprehension", 500, 1000),
+    # 500 of the run's 5000 steps late: over a hundredth of the run, grokking by the default
+    # rule (comprehension by Liu et al.'s absolute 10^3)
+    (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.5, 0.9, 1, 1]), "grokking", 500, 1000),
     (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.1, 0.2, 0.95, 1]), "grokking", 500, 3000),
     (curves([0.5, 0.95, 1, 1, 1], [0.1, 0.1, 0.2, 0.3, 0.3]), "memorisation", 500, None),
     (curves([0.1, 0.2, 0.3, 0.89, 0.89], [0.1, 0.1, 0.2, 0.3, 0.3]), "confusion", None, None),
@@ -68,13 +70,15 @@ def test_phase_of_hand_made_curves(metrics, name, train_step, test_step):
 
 
 def test_phase_delay_is_counted_in_steps_against_10_to_the_3():
+    """Liu et al.'s absolute rule, kept as an option (max_gap=1000)."""
     at = [0, 100, 1099, 1100]  # train reaches 90% at step 100
     metrics = curves([0.5, 0.9, 1, 1], [0.1, 0.1, 0.9, 1], steps=at,
                      train_loss=GOOD_LOSS[:4], test_loss=GOOD_LOSS[:4])
-    assert learning_phase(metrics).name == "comprehension"  # 999 steps
+    assert learning_phase(metrics, max_gap=1000).name == "comprehension"  # 999 steps
     late = curves([0.5, 0.9, 1, 1], [0.1, 0.1, 0.5, 0.9], steps=at,
                   train_loss=GOOD_LOSS[:4], test_loss=GOOD_LOSS[:4])
-    assert (learning_phase(late).name, learning_phase(late).gap) == ("grokking", 1000)
+    phase = learning_phase(late, max_gap=1000)
+    assert (phase.name, phase.gap, phase.max_gap) == ("grokking", 1000, 1000)
     # the epoch column (110 epochs apart) is not what is counted
     assert learning_phase(late, max_gap=111, step_column="epoch").name == "comprehension"
     assert learning_phase(late.drop(columns="step"), max_gap=111).name == "comprehension"
@@ -439,7 +443,14 @@ def test_figure_commands_write_html_and_refuse_bad_names(sweep_dir, tmp_path):
         result = run_in_process("interp.figures", command, str(sweep_dir), "--out", str(out),
                                 *extra)
         assert result.returncode == 0, result.stderr
-        assert out.stat().st_size > 10_000 and str(out) in result.stdout
+        assert out.stat().st_size > 5_000 and str(out) in result.stdout
+        assert 'src="plotly.min.js"' in out.read_text()  # one plotly.js beside the pages
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "phase-diagram.html", "plotly.min.js", "sweep-curves.html", "sweep-heatmap.html"]
+    wrong = run_in_process("interp.figures", "phase-diagram", str(sweep_dir), "--out",
+                           str(tmp_path / "phases.txt"))
+    assert wrong.returncode == 2 and "must name a file ending in .html, .png, .svg, .pdf" in (
+        wrong.stderr)
     for args, message in (
             (["phase-diagram", "--x", "optim.foo"], "--x 'optim.foo' is not an axis of the "
              "sweep"),
@@ -485,3 +496,76 @@ def test_uneven_values_make_cells_of_one_size_and_geometric_lists_are_log():
     assert list(fig.layout.yaxis.categoryarray) == ["0", "0.3", "1", "3", "10"]
     assert fig.data[0].z[0][0] == PHASES.index("memorisation")
     assert fig.layout.xaxis.type == "log"  # 1e-4, 1e-3, 1e-2: even on its log scale
+
+
+# ---------------------------------------------------------------------------------------------
+# A directory of unrelated runs: a transformer (cross-entropy) and a committee machine (MSE)
+
+
+@pytest.fixture(scope="module")
+def mixed_dir(sweep_dir, tmp_path_factory):
+    """A transformer of the sweep above and a 10-epoch MSE committee machine side by side,
+    the first with a report (a stand-in page) in its analysis directory."""
+    from conftest import TINY
+
+    from interp.config import RunConfig
+    from interp.train.loop import train
+
+    root = tmp_path_factory.mktemp("mixed") / "runs"
+    shutil.copytree(sweep_dir / "lr0.001_wd0.0", root / "transformer")
+    train(RunConfig.from_dict({**TINY["committee"], "schedule": {
+        "epochs": 10, "eval_every": 2, "checkpoint_every": 10}}), root / "committee",
+        TrainOptions(device="cpu", quiet=True))
+    (root / "transformer" / "analysis").mkdir()
+    (root / "transformer" / "analysis" / "report.html").write_text("<p>report</p>")
+    return root
+
+
+def test_a_report_of_unrelated_runs_compares_curves_per_loss_and_links_reports(mixed_dir):
+    from interp.figures.sweep_report import sweep_report
+
+    sweep = interp.Sweep.load(mixed_dir)
+    table = sweep.table()
+    assert len(sweep.grid_axes) > 2  # every config key that differs is an inferred axis
+    figures = sweep_figures(sweep, table)
+    assert list(figures) == ["learning_curves"]  # no axis varies alone: no landmark curves
+    curves = figures["learning_curves"]
+    assert [a.text for a in curves.layout.annotations] == [
+        "cross-entropy loss", "MSE loss", "accuracy"]
+    assert {curves.layout[f"xaxis{i}"].type for i in ("", "2", "3")} == {"log"}
+    panels = {(t.name, t.xaxis, t.line.dash) for t in curves.data}
+    assert panels == {(run, axis, dash) for run, axes in (("transformer", ("x", "x3")),
+                                                          ("committee", ("x2", "x3")))
+                      for axis in axes for dash in ("solid", "dash")}  # MSE: threshold acc
+    assert all(min(t.x) > 0 for t in curves.data)  # epoch 0 has no place on a log axis
+    out = mixed_dir.parent / "elsewhere"  # the folder the page would be written to
+    page = sweep_report(sweep, table, out=out)
+    href = "../runs/transformer/analysis/report.html"
+    assert f"<a href='{href}'>report</a>" in page  # relative to the page's folder
+    assert (out / href).resolve() == (mixed_dir / "transformer/analysis/report.html").resolve()
+    rows = {row["run"]: row for row in _html_rows(page)}
+    assert rows["transformer"]["report"] == f"<a href='{href}'>report</a>"
+    assert rows["committee"]["report"] == ""  # no report to link
+    shown = set()
+    table.loc[table["run"] == "committee", "final_test_acc"] = math.nan  # as if it had none
+    rows = {row["run"]: row for row in _html_rows(sweep_report(sweep, table, out=out))}
+    for record in table.to_dict("records"):
+        has_accuracy = not pd.isna(record["final_test_acc"])
+        for column in ACCURACY_EPOCHS | LOSS_EPOCHS:
+            if pd.isna(record[column]):  # a landmark never reached, or not applying
+                expected = "never" if column in LOSS_EPOCHS or has_accuracy else ""
+                assert rows[record["run"]][column] == expected, (record["run"], column)
+                shown.add(expected)
+    assert shown == {"never", ""}  # the MSE run has no accuracy landmarks
+    assert not any(v in ("None", "nan", "<NA>") for row in rows.values() for v in row.values())
+
+
+def _html_rows(page: str) -> list[dict[str, str]]:
+    """The rows of the last table of an HTML page: column header -> cell HTML."""
+    import re
+
+    table = page[page.rindex("<table>"):page.rindex("</table>")]
+    header, *rows = table.split("</tr>")[:-1]
+    columns = re.findall(r"<th>(.*?)</th>", header)
+    return [dict(zip(columns, re.findall(r"<td>(.*?)</td>", row), strict=True))
+            for row in rows]

@@ -9,9 +9,14 @@ return tensors or small dataclasses; nothing here touches files or models' inter
 from __future__ import annotations
 
 import math
+import numbers
+import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
+
+from interp.errors import UserError
 
 NEURON_EXPLAINED_THRESHOLD = 0.85  # Nanda et al.: a neuron "belongs" to a frequency above this
 UNEXPLAINED = -1  # cluster label of neurons no single frequency explains
@@ -22,7 +27,10 @@ def fourier_basis(p: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
     Row 0 is the constant; rows 2k-1 and 2k are cos(w_k x) and sin(w_k x) for
     k = 1..(p-1)//2; for even p the last row is cos(pi x). ``basis @ basis.T`` is the identity.
+    Returns [p, p].
     """
+    if isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 2:
+        raise UserError(f"p = {p!r}: the modulus must be an integer >= 2 (113 in Nanda et al.)")
     x = torch.arange(p, dtype=torch.float64)
     rows = [torch.ones(p, dtype=torch.float64)]
     for k in range(1, p // 2 + 1):
@@ -54,6 +62,53 @@ def component_frequency(p: int) -> torch.Tensor:
     return torch.tensor([0] + [int(label.split()[1]) for label in basis_labels(p)[1:]])
 
 
+def check_frequencies(frequencies: Iterable[int], p: int, allow_empty: bool = False
+                      ) -> list[int]:
+    """The frequencies as a list of ints after checking them: UserError (one line) unless each
+    is a distinct integer in 1..p//2, and (unless ``allow_empty``) there is at least one."""
+    if isinstance(frequencies, str) or not isinstance(frequencies, Iterable):
+        raise UserError(f"key frequencies {frequencies!r} are not a list of integers; pass e.g. "
+                        "[9, 10, 30, 36]")
+    frequencies = list(frequencies)
+    if not frequencies and not allow_empty:
+        raise UserError("the key-frequency list is empty; pass the key frequencies of a grokked "
+                        "checkpoint, e.g. key_frequencies(run.model(), task) (the final one)")
+    checked = [_frequency(k, p) for k in frequencies]
+    bad = [k for k, value in zip(frequencies, checked, strict=True) if value is None]
+    if bad:
+        raise UserError(f"key frequencies {bad} are not integers in 1..{p // 2} (p = {p}); "
+                        "frequency k is the 1-based index of cos/sin(2 pi k x / p)")
+    if len(set(checked)) != len(checked):
+        raise UserError(f"key frequencies {checked} repeat a frequency; give each once")
+    return checked
+
+
+def _frequency(k: object, p: int) -> int | None:
+    """``k`` as an int if it is an integer (Python, NumPy or a 0-d integer tensor) in
+    1..p//2, else None."""
+    if isinstance(k, bool):
+        return None
+    try:
+        value = operator.index(k)
+    except TypeError:
+        return None
+    return value if 1 <= value <= p // 2 else None
+
+
+def check_grid(tensor: torch.Tensor, p: int, name: str, flat: bool = False) -> None:
+    """UserError (one line) unless ``tensor`` is over the p x p input grid: [p, p, ...], or
+    [p * p, ...] (a-major rows, a * p + b) when ``flat``; ``name`` is what the message calls it."""
+    shape = tuple(tensor.shape)
+    if flat and shape[:1] != (p * p,):
+        raise UserError(f"{name} has shape {list(shape)}; expected [p * p, ...] = [{p * p}, ...] "
+                        f"for p = {p} (one row per input (a, b), row a * p + b); a [p, p, ...] "
+                        f"grid becomes one with .reshape({p * p}, -1)")
+    if not flat and shape[:2] != (p, p):
+        raise UserError(f"{name} has shape {list(shape)}; expected [p, p, ...] = [{p}, {p}, ...] "
+                        f"for p = {p} (inputs (a, b) on the first two axes); [p * p, ...] rows "
+                        f"become that grid with .reshape({p}, {p}, -1)")
+
+
 def frequency_norms(component_norms_sq: torch.Tensor, p: int) -> torch.Tensor:
     """Combine per-component squared norms [p, ...] into per-frequency norms [p//2, ...].
 
@@ -72,6 +127,9 @@ def embedding_fourier_norms(W_E: torch.Tensor, p: int) -> torch.Tensor:
     W_E: [d_vocab, d_model] (only rows 0..p-1, the numbers, are used). Returns [p]: the norm
     of F @ W_E[:p] per basis row (const, cos 1, sin 1, ...).
     """
+    if W_E.dim() != 2 or len(W_E) < p:
+        raise UserError(f"W_E has shape {list(W_E.shape)}; expected [d_vocab, d_model] with "
+                        f"d_vocab >= p = {p} (one row per number token)")
     basis = fourier_basis(p, W_E.dtype).to(W_E.device)
     return (basis @ W_E[:p]).norm(dim=1)
 
@@ -87,6 +145,7 @@ def fourier_2d(grid: torch.Tensor, p: int) -> torch.Tensor:
     grid: [p, p, ...] (e.g. activations over inputs (a, b)). Returns [p, p, ...] whose entry
     [i, j] is the coefficient of basis_row_i(a) * basis_row_j(b).
     """
+    check_grid(grid, p, "grid")
     basis = fourier_basis(p, grid.dtype).to(grid.device)
     over_a = torch.tensordot(basis, grid, dims=([1], [0]))  # [i, b, ...]
     return torch.tensordot(basis, over_a, dims=([1], [1])).transpose(0, 1)  # [i, j, ...]
@@ -100,6 +159,7 @@ def neuron_frequency_fractions(activations: torch.Tensor, p: int) -> torch.Tenso
     on both axes except const x const (Nanda et al.'s grokking analysis); the variance is
     the squared norm of all terms but const x const. Returns [p//2, n_neurons] in [0, 1].
     """
+    check_grid(activations, p, "activations")
     coefficients = fourier_2d(activations.double(), p).pow(2)
     coefficients[0, 0] = 0  # the mean: not variance
     total = coefficients.sum(dim=(0, 1)).clamp_min(torch.finfo(torch.float64).tiny)
@@ -175,6 +235,9 @@ def unembed_fourier(W_L: torch.Tensor, p: int) -> torch.Tensor:
     W_L: [d_mlp, p]. Returns [d_mlp, p]: each neuron's output weights expressed in Fourier
     components (const, cos 1, sin 1, ...).
     """
+    if W_L.dim() != 2 or W_L.shape[1] != p:
+        raise UserError(f"W_L has shape {list(W_L.shape)}; expected [d_mlp, p] = [d_mlp, {p}] "
+                        "(W_out @ W_U of the last layer: analysis.W_L(model))")
     return W_L @ fourier_basis(p, W_L.dtype).to(W_L.device).T
 
 
@@ -205,6 +268,10 @@ def logit_projection(logits: torch.Tensor, p: int, key: list[int],
     3D FFT: sum L cos(w_k(a + b - c)) = Re FFT(L)[-k, -+k, k], and |cos(w_k(...))|^2 = p^3/2
     (p^3 when 2k = p). Shares of centred logits that are all zero, NaN or infinite are NaN.
     """
+    if logits.shape != (p, p, p):
+        raise UserError(f"logits have shape {list(logits.shape)}; expected [p, p, p] = "
+                        f"[{p}, {p}, {p}] (inputs a, b; output c)")
+    key = check_frequencies(key, p, allow_empty=True)
     logits = logits.double()
     logits = logits - logits.mean(dim=-1, keepdim=True)
     spectrum = torch.fft.fftn(logits)

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from interp.errors import UserError
+
 Params = dict[str, torch.Tensor]
 FunctionalOutput = Callable[[Params, torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -51,6 +53,47 @@ def trainable_weights(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     """
     return {name: value for name, value in model.state_dict(keep_vars=True).items()
             if isinstance(value, torch.nn.Parameter) and value.requires_grad}
+
+
+def last_position(outputs: torch.Tensor) -> torch.Tensor:
+    """[batch, n_outputs]: the last position of sequence outputs [batch, seq, n_outputs] (what
+    the loss reads), or outputs that are already [batch, n_outputs] as they are."""
+    return outputs[:, -1] if outputs.dim() == 3 else outputs
+
+
+class _LastPositionOutput(torch.nn.Module):
+    """A model's last-position outputs as a module's forward, for ``functional_call``."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return last_position(self.model(inputs))
+
+
+def state_dict_functional(wrapper: torch.nn.Module, model: torch.nn.Module
+                          ) -> FunctionalOutput:
+    """f(params, inputs) = wrapper(inputs) with ``model``'s trainable weights replaced by
+    ``params`` (state-dict names, as ``trainable_weights``; a subset is fine, the rest keep
+    the model's values), through ``torch.func.functional_call``, so it composes with
+    ``torch.func`` transforms. ``wrapper`` holds ``model`` as its attribute ``model``."""
+    by_identity = {id(param): f"model.{name}" for name, param in model.named_parameters()}
+    rename = {name: by_identity[id(param)] for name, param in trainable_weights(model).items()}
+
+    def f(params: Params, inputs: torch.Tensor) -> torch.Tensor:
+        swapped = {rename[name]: value for name, value in params.items()}
+        return torch.func.functional_call(wrapper, swapped, (inputs,))
+
+    return f
+
+
+def model_output(model: torch.nn.Module) -> FunctionalOutput:
+    """f(params, inputs) -> [batch, n_outputs]: ``model``'s last-position outputs with its
+    trainable weights replaced by ``params`` (``state_dict_functional``). The plain network:
+    a run trained with a centred or scaled output (``objective.alpha``) differentiates
+    ``interp.train.objective.build_objective``'s output instead."""
+    return state_dict_functional(_LastPositionOutput(model), model)
 
 
 def detached(params: Params) -> Params:
@@ -115,6 +158,30 @@ def ntk_gram(f: FunctionalOutput, params: Params, inputs: torch.Tensor,
             gram += _gram(_output_gradients(f, params, inputs, which, n_outputs, chunk_size))
         kernels["trace"] = gram
     return kernels
+
+
+def ntk(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+        kind: str = "trace", chunk_size: int = 64) -> torch.Tensor:
+    """Empirical NTK Gram matrix of ``model`` at its current weights: [n, n] float64.
+
+    inputs: [n, ...] the model's inputs (e.g. ``task.test_inputs[:256]``); the Jacobian is
+    that of the last-position outputs [n, n_outputs] (``model_output``) with respect to the
+    trainable weights. kind: ``trace`` (sum over outputs, label-free) or ``correct_class``
+    (the logit of each input's own class; needs ``targets``, [n] class ids). ``ntk_gram``
+    says what each costs; Jacot et al. 2018, Kumar et al. 2024.
+    """
+    if kind not in KERNEL_KINDS:
+        raise UserError(f"unknown kernel kind {kind!r}; choose one of {', '.join(KERNEL_KINDS)}")
+    if inputs.dim() == 0 or len(inputs) == 0:
+        raise UserError(f"ntk got no inputs (shape {list(inputs.shape)}); pass [n, ...] with "
+                        "n >= 1, e.g. task.test_inputs[:256]")
+    if kind == "correct_class" and (targets is None or targets.shape != inputs.shape[:1]
+                                    or targets.is_floating_point()):
+        got = "none" if targets is None else f"{targets.dtype} {list(targets.shape)}"
+        raise UserError(f"the correct_class kernel needs targets as [n] = [{len(inputs)}] class "
+                        f"ids, one per input; got {got}")
+    return ntk_gram(model_output(model), trainable_weights(model), inputs, targets, (kind,),
+                    chunk_size)[kind]
 
 
 def _output_gradients(f: FunctionalOutput, params: Params, inputs: torch.Tensor,

@@ -13,24 +13,38 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 
 from interp.analysis import fourier, progress
-from interp.analysis.lazy_rich import trainable_weights
+from interp.analysis.lazy_rich import last_position, trainable_weights
 from interp.config import ModularTask, RunConfig, TransformerModel
+from interp.errors import UserError
 
 COMBINATIONS = {"add": "add", "sub": "sub"}  # ops whose circuit lives in w_k (a +/- b)
 
 
 def applies_to(config: RunConfig) -> bool:
-    """Whether the Fourier/progress analysis is defined for this run.
+    """Whether the Fourier/progress analysis is defined for this run (``skip_reason``)."""
+    return skip_reason(config) is None
 
-    It needs a transformer on a modular task over the full p x p grid (``div`` drops b = 0),
-    trained as itself (a linearised run's weights do not compute its function); restricted
-    and excluded loss further need an op in a +/- b.
-    """
-    return (isinstance(config.model, TransformerModel) and isinstance(config.task, ModularTask)
-            and config.task.op != "div" and config.task.encoding in ("nanda", "power")
-            and not config.objective.linearized)
+
+def skip_reason(config: RunConfig) -> str | None:
+    """Why the Fourier/progress analysis is not defined for this run, in one line; None
+    when it is. It needs a transformer on a modular task over the full p x p grid (``div``
+    drops b = 0), trained as itself (a linearised run's weights do not compute its
+    function); restricted and excluded loss further need an op in a +/- b."""
+    if not isinstance(config.model, TransformerModel):
+        return f"Nanda et al.'s Fourier analysis reads a transformer, not a {config.model.kind}"
+    if not isinstance(config.task, ModularTask):
+        return f"Nanda et al.'s Fourier analysis is for modular arithmetic, not {config.task.kind}"
+    if config.task.op == "div":
+        return "division has no b = 0 row, and the Fourier analysis needs the full p x p grid"
+    if config.task.encoding not in ("nanda", "power"):
+        return (f"the Fourier analysis reads the 'nanda' or 'power' input encoding, not "
+                f"{config.task.encoding!r}")
+    if config.objective.linearized:
+        return "a linearised run's weights do not compute its function"
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,8 +62,9 @@ class GridActivations:
 @torch.no_grad()
 def grid_activations(model: torch.nn.Module, inputs: torch.Tensor, batch_size: int = 4096
                      ) -> GridActivations:
-    """Run the model over all inputs (the p x p grid, a-major) and collect what is analysed,
-    through its TransformerLens hooks (any number of layers)."""
+    """Run the model over all inputs (the p x p grid, a-major: [p * p, seq]) and collect what
+    is analysed, through its TransformerLens hooks (any number of layers): rows [p * p, ...]
+    as ``GridActivations`` lists them."""
     last = model.cfg.n_layers - 1
     post, pattern = f"blocks.{last}.mlp.hook_post", "blocks.0.attn.hook_pattern"
     acts, logits, attention = [], [], []
@@ -59,9 +74,8 @@ def grid_activations(model: torch.nn.Module, inputs: torch.Tensor, batch_size: i
         logits.append(out[:, -1])
         attention.append(cache[pattern][:, :, -1, 0])  # [batch, head]
     weights = {name: param.detach() for name, param in trainable_weights(model).items()}
-    W_L = model.W_out[last] @ model.W_U
     return GridActivations(torch.cat(acts), torch.cat(logits), torch.cat(attention),
-                           model.W_E.detach(), W_L.detach(), weights)
+                           model.W_E.detach(), W_L(model), weights)
 
 
 def grid_bytes(p: int, n_ctx: int, config: TransformerModel, batch_size: int = 4096) -> int:
@@ -115,12 +129,31 @@ class ModularAnalysis:
     key_frequencies_neurons: list[int]  # this checkpoint's own key frequencies
     key_frequencies_embedding: list[int]
 
+    TENSORS = ("embed_component_norms", "embed_frequency_norms", "unembed_frequency_norms",
+               "neuron_fractions", "neuron_frequency", "attention_fractions",
+               "logit_coefficients", "logit_cosines", "logit_fourier_norms", "attention_to_a")
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """The tensor fields by name (for storage)."""
-        return {name: getattr(self, name) for name in (
-            "embed_component_norms", "embed_frequency_norms", "unembed_frequency_norms",
-            "neuron_fractions", "neuron_frequency", "attention_fractions",
-            "logit_coefficients", "logit_cosines", "logit_fourier_norms", "attention_to_a")}
+        return {name: getattr(self, name) for name in self.TENSORS}
+
+    def record(self) -> dict:
+        """The other fields, as JSON (for storage)."""
+        return {"scalars": self.scalars,
+                "excluded_loss_per_frequency": self.excluded_loss_per_frequency,
+                "key_frequencies_neurons": self.key_frequencies_neurons,
+                "key_frequencies_embedding": self.key_frequencies_embedding}
+
+    @classmethod
+    def stored(cls, record: dict, tensors: dict[str, torch.Tensor]) -> ModularAnalysis:
+        """The analysis ``record()`` and ``tensors()`` wrote (JSON keys are strings: the
+        excluded losses' frequencies come back as ints)."""
+        return cls(**{name: tensors[name] for name in cls.TENSORS},
+                   scalars=dict(record["scalars"]),
+                   excluded_loss_per_frequency={
+                       int(k): v for k, v in record["excluded_loss_per_frequency"].items()},
+                   key_frequencies_neurons=list(record["key_frequencies_neurons"]),
+                   key_frequencies_embedding=list(record["key_frequencies_embedding"]))
 
 
 def analyse_checkpoint(model: torch.nn.Module, task, key_frequencies: list[int] | None = None
@@ -187,3 +220,123 @@ def analyse_grid(grid: GridActivations, task, key_frequencies: list[int] | None 
         key_frequencies_neurons=own_key,
         key_frequencies_embedding=fourier.key_frequencies_from_norms(embed_freqs),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# One model on one task: what a notebook calls (re-exported by interp.analysis)
+
+
+def check_modular(model: torch.nn.Module, task, needs_op: bool = False) -> int:
+    """p, after checking that ``model`` is a TransformerLens transformer whose outputs are
+    ``task``'s p classes and that ``task`` is a modular task over the full p x p grid (with
+    ``needs_op``: an op in a +/- b, which the restricted and excluded losses need).
+    UserError (one line) otherwise."""
+    _check_transformer(model, "this")
+    p = task.info.get("p")
+    if p is None or task.operands is None:
+        raise UserError(f"the task is not a modular-arithmetic task (its info is {task.info}); "
+                        "pass the run's own task, run.task()")
+    if len(task.inputs) != p * p:
+        raise UserError(f"the task has {len(task.inputs)} inputs, not the full p x p = {p * p} "
+                        f"grid (op {task.info.get('op')!r}: div drops b = 0); the Fourier "
+                        "analysis needs every pair (a, b)")
+    if model.cfg.d_vocab_out != p:
+        raise UserError(f"the model has {model.cfg.d_vocab_out} output classes but the task's "
+                        f"p is {p}; pass the task of the model's run (run.task())")
+    if needs_op and task.info.get("op") not in COMBINATIONS:
+        raise UserError(f"restricted and excluded losses need an op in a +/- b "
+                        f"({', '.join(COMBINATIONS)}); this task's op is {task.info.get('op')!r}")
+    return p
+
+
+def _check_transformer(model: torch.nn.Module, what: str) -> None:
+    """UserError unless ``model`` has the TransformerLens weights and hooks ``what`` reads."""
+    if not all(hasattr(model, name) for name in ("cfg", "W_E", "W_out", "W_U", "run_with_cache")):
+        raise UserError(f"{type(model).__name__} is not a TransformerLens transformer (no "
+                        f"W_out / W_U / run_with_cache); {what} needs the modular-arithmetic "
+                        "transformer, e.g. Run.load('checkpoints/nanda-p113').model()")
+
+
+def W_L(model: torch.nn.Module) -> torch.Tensor:
+    """W_L = W_out @ W_U of the model's last layer: [d_mlp, p] (d_vocab_out), the map from
+    the MLP neurons to the logits (Nanda et al. sec. 4.2); detached."""
+    _check_transformer(model, "W_L")
+    return (model.W_out[model.cfg.n_layers - 1] @ model.W_U).detach()
+
+
+KEY_SOURCES = ("neurons", "embedding")
+
+
+def key_frequencies(model: torch.nn.Module, task, source: str = "neurons",
+                    min_share: float = 0.02) -> list[int]:
+    """The model's key frequencies, sorted: a list of k in 1..p//2 (may be empty).
+
+    model: the modular transformer; task: its modular task (``run.task()``: inputs
+    [p * p, seq], the full grid). ``neurons`` (default): frequencies explaining > 0.85 of
+    the variance of at least ``min_share`` of the last layer's MLP neurons over the grid
+    (Nanda et al.'s clusters; ``key_frequencies_from_neurons``). ``embedding``: frequencies
+    holding more than 3 times the uniform share of W_E's [d_vocab, d_model] Fourier norm
+    (``key_frequencies_from_norms``). A
+    model before grokking has few or none: take them from the final checkpoint and use
+    those at every epoch, as Nanda et al. (and ``interp.analyze``) do.
+    """
+    if source not in KEY_SOURCES:
+        raise UserError(f"unknown key-frequency source {source!r}; choose one of "
+                        f"{', '.join(KEY_SOURCES)}")
+    p = check_modular(model, task)
+    if source == "embedding":
+        return fourier.key_frequencies_from_norms(
+            fourier.embedding_frequency_norms(model.W_E.detach(), p))
+    grid = grid_activations(model, task.inputs)
+    fractions = fourier.neuron_frequency_fractions(grid.neuron_acts.reshape(p, p, -1), p)
+    return fourier.key_frequencies_from_neurons(fourier.cluster_neurons(fractions), min_share)
+
+
+def checkpoint_progress(model: torch.nn.Module, task, key_frequencies: Sequence[int]
+                        ) -> progress.ProgressMeasures:
+    """Restricted loss and accuracy (test set), excluded loss and accuracy (train set, also
+    per frequency) of ``model`` on ``task`` for ``key_frequencies`` (k in 1..p//2, at least
+    one): ``progress.progress_measures`` on the model's last-position MLP activations
+    [p * p, d_mlp], logits [p * p, p] and W_L [d_mlp, p] over the grid of inputs
+    (``run.task()``'s, [p * p, seq]). Nanda et al. 2023, sec. 5."""
+    p = check_modular(model, task, needs_op=True)
+    key = fourier.check_frequencies(key_frequencies, p)
+    grid = grid_activations(model, task.inputs)
+    device = grid.logits.device
+    return progress.progress_measures(
+        grid.neuron_acts, grid.logits, grid.W_L, task.targets.to(device),
+        task.train_idx.to(device), task.test_idx.to(device), p, key,
+        COMBINATIONS[task.info["op"]])
+
+
+def restricted_loss(model: torch.nn.Module, task, key_frequencies: Sequence[int]) -> float:
+    """Test cross-entropy (float64) of the logits rebuilt from the key-frequency parts of the
+    last layer's MLP activations [p * p, d_mlp] through W_L [d_mlp, p]
+    (``checkpoint_progress``): falls well before the test loss."""
+    return checkpoint_progress(model, task, key_frequencies).restricted_loss
+
+
+def excluded_loss(model: torch.nn.Module, task, key_frequencies: Sequence[int]) -> float:
+    """Train cross-entropy (float64) of the logits [p * p, p] with the key-frequency parts
+    removed (``checkpoint_progress``): rises as the model comes to rely on them."""
+    return checkpoint_progress(model, task, key_frequencies).excluded_loss
+
+
+@torch.no_grad()
+def last_position_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                       batch_size: int = 4096) -> float:
+    """Mean cross-entropy, in float64 as the nanda preset trains, of the logits at the last
+    position: inputs [n, seq] token ids (or [n, features]), targets [n] class ids.
+    ``last_position_loss(model, task.test_inputs, task.test_targets)`` is the test loss."""
+    if len(inputs) == 0 or targets.shape != inputs.shape[:1] or targets.is_floating_point():
+        raise UserError(f"last_position_loss needs inputs [n, ...] and targets [n] class ids "
+                        f"with n >= 1; got inputs {list(inputs.shape)} and targets "
+                        f"{targets.dtype} {list(targets.shape)}")
+    total = 0.0
+    for chunk, labels in zip(inputs.split(batch_size), targets.split(batch_size), strict=True):
+        logits = last_position(model(chunk)).double()
+        if labels.min() < 0 or labels.max() >= logits.shape[-1]:
+            raise UserError(f"targets hold class ids outside 0..{logits.shape[-1] - 1}, the "
+                            "model's outputs; pass the targets of the model's task")
+        total += float(F.cross_entropy(logits, labels.to(logits.device), reduction="sum"))
+    return total / len(inputs)

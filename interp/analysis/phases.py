@@ -8,18 +8,30 @@ The rule counts optimiser steps (the ``step`` column; Liu et al.'s toy model tra
 batch, one step per epoch):
 
     t_train, t_test = the first steps at which train and test accuracy reach 90%
-    comprehension   both are reached and t_test - t_train < 10^3 steps
-    grokking        both are reached and t_test - t_train >= 10^3 steps
+    comprehension   both are reached and t_test - t_train < max_gap
+    grokking        both are reached and t_test - t_train >= max_gap
     memorisation    train accuracy reaches 90%, test accuracy never does
     confusion       train accuracy never reaches 90%
 
-"Never" means within the run's evaluations. One outcome is added to the paper's four:
-``diverged``, a run whose train or test loss became NaN or infinite at some evaluation
-(written as null; whatever it had learnt before).
+Liu et al. set max_gap = 10^3 steps for runs of 10^5 steps (their code: ``compute_budget =
+1e5``, ``threshold = 1e3`` in ``phase_diagram_plot/simple_phase_diagram.ipynb``, ``epochs =
+[1e5]`` in ``phase_diagram-classification.ipynb``): a hundredth of the run. An absolute 10^3
+calls any run shorter than 10^3 steps that generalises at all "comprehension", and so a
+2 500-epoch run that generalises 890 epochs after it memorised (the ``tiny`` preset); so by
+default max_gap is that hundredth of the run's length
+(``GAP_FRACTION`` of the step at its last evaluation, rounded up, at least one step), which
+is Liu et al.'s 10^3 on their 10^5-step runs. ``max_gap=1000`` applies their absolute rule.
+The result states the max_gap it used (``Phase.max_gap``).
+
+"Never" means within the run's evaluations, so the phase of a run still training is
+provisional. One outcome is added to the paper's four: ``diverged``, a run whose train or
+test loss became NaN or infinite at some evaluation (written as null; whatever it had
+learnt before).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,16 +43,19 @@ from interp.analysis.curves import numeric
 
 PHASES = ("comprehension", "grokking", "memorisation", "confusion", "diverged")
 ACCURACY_THRESHOLD = 0.9  # Liu et al.'s 90%
-MAX_GAP = 1000  # steps from train to test accuracy within which a run comprehends
+GAP_FRACTION = 0.01  # of the run's steps: Liu et al.'s 10^3 of 10^5 steps
+LIU_MAX_GAP = 1000  # Liu et al.'s absolute threshold, in steps (max_gap=LIU_MAX_GAP)
 
 
 @dataclass(frozen=True)
 class Phase:
-    """Liu et al.'s learning phase of a run and the steps it is read from."""
+    """Liu et al.'s learning phase of a run, the steps it is read from and the largest
+    train-to-test delay (``max_gap``, in the same steps) still counted as comprehension."""
 
     name: str  # one of PHASES
     train_step: int | None  # first step train accuracy >= threshold; None: never
     test_step: int | None
+    max_gap: int  # comprehension when gap < max_gap
 
     @property
     def gap(self) -> int | None:
@@ -57,16 +72,30 @@ def diverged(metrics: pd.DataFrame) -> bool:
     return any(not bool(np.isfinite(values).all()) for values in losses)
 
 
+def scaled_max_gap(metrics: pd.DataFrame, column: str, fraction: float = GAP_FRACTION) -> int:
+    """``fraction`` of the run's length: of the largest finite value of ``column`` (the
+    step of the last evaluation), rounded up, at least 1."""
+    values = numeric(metrics, column)
+    values = values[np.isfinite(values)]
+    length = float(values.max()) if not values.empty else 0.0
+    return max(1, math.ceil(round(fraction * length, 6)))  # 0.07 * 100 = 7.000000000000001
+
+
 def learning_phase(metrics: pd.DataFrame, threshold: float = ACCURACY_THRESHOLD,
-                   max_gap: int = MAX_GAP, step_column: str | None = None) -> Phase | None:
+                   max_gap: int | None = None, step_column: str | None = None,
+                   gap_fraction: float = GAP_FRACTION) -> Phase | None:
     """The phase of a run (see the module docstring) from its metrics table: one row per
     evaluation with ``train_acc``, ``test_acc``, the losses and ``step_column`` (default
-    ``step``, or ``epoch`` where there is no ``step``). None when it is undefined: no
-    evaluation yet, or no accuracy (a regression task) in a run that did not diverge.
-    Liu et al.: threshold 90%, max_gap 10^3 steps."""
+    ``step``, or ``epoch`` where there is no ``step``). ``max_gap``: the comprehension
+    threshold in those steps; None (default) takes ``gap_fraction`` of the run's length
+    (``scaled_max_gap``). None when the phase is undefined: no evaluation yet, or no
+    accuracy (a regression run) in a run that did not diverge. Liu et al.: threshold 90%,
+    max_gap 10^3 of their 10^5 steps."""
     if metrics.empty:
         return None
     column = step_column or ("step" if "step" in metrics else "epoch")
+    gap_limit = max_gap if max_gap is not None else scaled_max_gap(metrics, column,
+                                                                   gap_fraction)
 
     def first(name: str) -> int | None:
         hit = numeric(metrics, name) >= threshold
@@ -75,7 +104,7 @@ def learning_phase(metrics: pd.DataFrame, threshold: float = ACCURACY_THRESHOLD,
     has_accuracy = {"train_acc", "test_acc"} <= set(metrics)
     train, test = (first("train_acc"), first("test_acc")) if has_accuracy else (None, None)
     if diverged(metrics):
-        return Phase("diverged", train, test)
+        return Phase("diverged", train, test, gap_limit)
     if not has_accuracy:
         return None
     if train is None:
@@ -83,8 +112,8 @@ def learning_phase(metrics: pd.DataFrame, threshold: float = ACCURACY_THRESHOLD,
     elif test is None:
         name = "memorisation"
     else:
-        name = "comprehension" if test - train < max_gap else "grokking"
-    return Phase(name, train, test)
+        name = "comprehension" if test - train < gap_limit else "grokking"
+    return Phase(name, train, test, gap_limit)
 
 
 def majority_phase(names: Iterable[str]) -> tuple[str, int]:

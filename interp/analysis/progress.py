@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from interp.analysis.curves import numeric
+from interp.analysis.fourier import check_frequencies, check_grid
+from interp.config import RunConfig
+from interp.errors import UserError
 
 
 def sum_combination(p: int, combine: str = "add") -> torch.Tensor:
@@ -90,8 +93,16 @@ def progress_measures(neuron_acts: torch.Tensor, logits: torch.Tensor, W_L: torc
     over inputs equals that of the real logits (the demo's bias correction, which puts back
     what the direct and attention paths add on average). Excluded logits = logits minus the
     key-frequency parts @ W_L. With no key frequencies the restricted logits are the mean
-    ones and the excluded logits the real ones. NaN inputs give NaN losses.
+    ones and the excluded logits the real ones. NaN inputs give NaN losses. UserError (one
+    line) when a shape does not fit p or a key frequency is not in 1..p//2.
     """
+    key_frequencies = check_frequencies(key_frequencies, p, allow_empty=True)
+    for name, tensor in (("neuron_acts", neuron_acts), ("logits", logits), ("labels", labels)):
+        check_grid(tensor, p, name, flat=True)
+    if W_L.shape != (neuron_acts.shape[-1], p) or logits.shape != (p * p, p):
+        raise UserError(f"W_L {list(W_L.shape)} and logits {list(logits.shape)} do not fit "
+                        f"neuron_acts {list(neuron_acts.shape)}; expected [d_mlp, p] and "
+                        f"[p * p, p] = [{p * p}, {p}]")
     acts = neuron_acts.double()
     W_L = W_L.double()
     logits = logits.double()
@@ -146,8 +157,24 @@ class Phases:
                 "cleanup_end": self.cleanup_end}
 
 
+PHASES_NOT_FOR_REGRESSION = (
+    "Nanda et al.'s phases (memorisation, circuit formation, clean-up) describe a classifier "
+    "that memorises its training labels and then forms a generalising circuit; a regression "
+    "run has no such phases: read its loss landmarks instead")
+
+
+def phases_skip_reason(config: RunConfig) -> str | None:
+    """Why ``find_phases`` does not apply to a run of ``config`` (one line for a report), or
+    None when it does: Nanda et al.'s phases are those of classification runs (class
+    labels, whatever the loss); regression tasks (``config.task.regression``: Kumar et al.'s
+    polynomial, the student-teacher task, toy addition with a scalar output) have none."""
+    return PHASES_NOT_FOR_REGRESSION if config.task.regression else None
+
+
 def find_phases(metrics: pd.DataFrame, fall_fraction: float = 0.1) -> Phases:
-    """Phase boundaries from the train/test loss curves.
+    """Phase boundaries from the train/test loss curves of a classification run (callers
+    check ``phases_skip_reason`` first: a regression run's curves have a peak and a fall
+    too, but they are not these phases).
 
     - memorisation ends when the test loss peaks (train loss has fallen, test loss rose);
     - clean-up starts when the test loss has made ``fall_fraction`` of its fall (in log

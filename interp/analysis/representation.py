@@ -5,6 +5,22 @@
 A parallelogram (a, b, c, d) is two distinct unordered pairs with a + b = c + d (mod p for
 modular tasks); a good representation satisfies E_a + E_b = E_c + E_d on it. Pure functions:
 embeddings and pairs in, numbers out.
+
+**Circular variant (beyond the seeds).** Liu et al.'s test is linear: it fits their toy
+model, whose numbers lie on a line. A network that learns addition mod p puts them on
+circles instead (Nanda et al.: W_E holds cos/sin(w_k a) for a few key frequencies k), where
+E_a + E_b = E_c + E_d almost never holds, so the linear RQI of a grokked transformer is 0
+beside 100% test accuracy. On a circle addition is angle addition: number a sits at angle
+theta_k(a) = w_k a + phi on the circle of frequency k, and a parallelogram holds when
+theta_k(a) + theta_k(b) = theta_k(c) + theta_k(d) (mod 2 pi). ``circle_angles`` reads each
+number's angle off the embeddings: their projection on the plane their cos/sin(w_k) Fourier
+components span (the circle Nanda et al. draw), whitened so that an ellipse becomes round.
+``circular_errors`` compares the two pairs' sum phasors z_k = exp(i (theta_k(a) +
+theta_k(b))) over the circles: the mean over k of |z_k(a, b) - z_k(c, d)|^2. The tolerance
+(``circular_delta``) is set by the geometry, not by hand: a quarter of the smallest such
+squared distance between the phasors of two different sums, i.e. the pairs agree to within
+half the distance that tells sums apart. Liu et al.'s delta = 0.01 is a figure for
+standardised linear embeddings and does not carry over.
 """
 
 from __future__ import annotations
@@ -15,6 +31,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
+
+from interp.analysis.fourier import embedding_frequency_norms, key_frequencies_from_norms
 
 DEFAULT_DELTA = 0.01  # Liu et al.'s threshold_P
 
@@ -51,6 +69,79 @@ def rqi(embeddings: torch.Tensor, grams: torch.Tensor, delta: float = DEFAULT_DE
     embeddings satisfy to within ``delta`` (mean squared gap per dimension, Liu et al.'s
     code; the squared norm |.|^2 / d). embeddings [n, d], grams [K, 4]."""
     return (parallelogram_errors(embeddings, grams) < delta).double().mean().item()
+
+
+def circle_frequencies(embeddings: torch.Tensor, modulus: int) -> list[int]:
+    """The frequencies whose circles ``circular_rqi`` reads: the embeddings' key frequencies
+    (``key_frequencies_from_norms`` of their Fourier norms over the numbers 0..modulus-1),
+    or the strongest one when none stands out (a random embedding). embeddings [n, d]."""
+    norms = embedding_frequency_norms(embeddings.double(), modulus)
+    return key_frequencies_from_norms(norms) or [int(norms.argmax()) + 1]
+
+
+def circle_angles(embeddings: torch.Tensor, frequency: int, modulus: int) -> torch.Tensor:
+    """[n] the angle of each number 0..n-1 on the embeddings' circle of ``frequency`` k: the
+    centred embeddings [n, d] projected on the plane spanned by their cos(w_k a) and
+    sin(w_k a) Fourier components (w_k = 2 pi k / modulus), whitened in that plane. NaN
+    when the plane is degenerate (one-dimensional embeddings, or no such component)."""
+    E = embeddings.double() - embeddings.double().mean(dim=0)
+    angle = 2 * math.pi * frequency * torch.arange(len(E), dtype=torch.float64) / modulus
+    waves = torch.stack([torch.cos(angle), torch.sin(angle)])  # [2, n]
+    basis = torch.linalg.qr((waves @ E).T).Q  # [d, 2] (or [d, d] when d < 2)
+    plane = E @ basis
+    plane = plane - plane.mean(dim=0)
+    covariance = plane.T @ plane / len(plane)
+    values, vectors = torch.linalg.eigh(covariance)
+    if plane.shape[1] < 2 or not values[0] > 1e-12 * values[-1]:
+        return torch.full((len(E),), math.nan, dtype=torch.float64)
+    white = plane @ vectors / values.sqrt()
+    return torch.atan2(white[:, 1], white[:, 0])
+
+
+def circular_errors(embeddings: torch.Tensor, grams: torch.Tensor, frequencies: list[int],
+                    modulus: int) -> torch.Tensor:
+    """[K] per parallelogram (a, b, c, d) the mean over ``frequencies`` of |z_k(a, b) -
+    z_k(c, d)|^2 = 4 sin^2(delta_k / 2), z_k(a, b) = exp(i (theta_k(a) + theta_k(b))),
+    delta_k the angle by which the parallelogram misses on circle k (``circle_angles``);
+    0 when it holds on every circle, at most 4 (4 everywhere without frequencies: no circle
+    holds anything). embeddings [n, d], grams [K, 4]."""
+    if not frequencies:
+        return torch.full((len(grams),), 4.0, dtype=torch.float64)
+    errors = torch.zeros(len(grams), dtype=torch.float64)
+    for k in frequencies:
+        theta = circle_angles(embeddings, k, modulus)
+        miss = theta[grams[:, 0]] + theta[grams[:, 1]] - theta[grams[:, 2]] - theta[grams[:, 3]]
+        errors += 4 * torch.sin(miss / 2).pow(2)
+    return errors / len(frequencies)
+
+
+def circular_delta(frequencies: list[int], modulus: int) -> float:
+    """The tolerance of ``circular_rqi``: a quarter of min over m in 1..modulus-1 of
+    mean_k |1 - exp(i w_k m)|^2, the smallest squared distance between the sum phasors of
+    two sums m apart (0 when some m is invisible on every circle, or there are no circles:
+    no sum is pinned)."""
+    if not frequencies:
+        return 0.0
+    k = torch.tensor(frequencies, dtype=torch.float64)[None, :]
+    m = torch.arange(1, modulus, dtype=torch.float64)[:, None]
+    return (torch.sin(math.pi * k * m / modulus).pow(2).mean(dim=1).min()).item()
+
+
+def circular_satisfied(embeddings: torch.Tensor, grams: torch.Tensor, frequencies: list[int],
+                       modulus: int) -> torch.Tensor:
+    """[K] bool: the parallelograms the embeddings' circles satisfy (``circular_errors``
+    below ``circular_delta``; NaN angles satisfy none)."""
+    return circular_errors(embeddings, grams, frequencies, modulus) < circular_delta(
+        frequencies, modulus)
+
+
+def circular_rqi(embeddings: torch.Tensor, grams: torch.Tensor, frequencies: list[int],
+                 modulus: int) -> float:
+    """Circular representation quality index (module docstring): the fraction of the
+    parallelograms ``grams`` [K, 4] (mod ``modulus``) that the circles of ``frequencies``
+    in the embeddings [n, d] satisfy. Near 1 for a grokked modular-addition transformer's
+    W_E, near 0 for a random one."""
+    return circular_satisfied(embeddings, grams, frequencies, modulus).double().mean().item()
 
 
 def canonical_pairs(pairs: torch.Tensor) -> torch.Tensor:
@@ -114,6 +205,17 @@ def predicted_accuracy(embeddings: torch.Tensor, train_pairs: torch.Tensor,
     ``delta``. embeddings [n, d]; pairs [m, 2]."""
     grams = parallelograms(len(embeddings), modulus)
     satisfied = parallelogram_errors(embeddings, grams) < delta
+    return _reachable_fraction(grams[satisfied], train_pairs, test_pairs)
+
+
+def circular_predicted_accuracy(embeddings: torch.Tensor, train_pairs: torch.Tensor,
+                                test_pairs: torch.Tensor, frequencies: list[int],
+                                modulus: int) -> float:
+    """``predicted_accuracy`` of a circular representation: the test pairs tied to a
+    training pair by a parallelogram (mod ``modulus``) that the circles of ``frequencies``
+    satisfy (``circular_satisfied``). embeddings [n, d]; pairs [m, 2]."""
+    grams = parallelograms(len(embeddings), modulus)
+    satisfied = circular_satisfied(embeddings, grams, frequencies, modulus)
     return _reachable_fraction(grams[satisfied], train_pairs, test_pairs)
 
 

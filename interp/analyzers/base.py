@@ -117,6 +117,8 @@ class Context:
 
     ``skipped``: damaged checkpoints, ``diverged``: checkpoints with NaN or infinite
     weights, each epoch -> file, as found so far (both left out of every analysis).
+    ``read_only``: take what the cache holds and compute nothing (``interp.load_analysis``,
+    and the analyses ``interp.analyze --only`` leaves out); ``quiet``: no progress bars.
     """
 
     run: Any  # interp.runs.Run
@@ -124,6 +126,8 @@ class Context:
     store: Any  # interp.runs.AnalysisStore
     options: Options
     epochs: list[int]
+    read_only: bool = False
+    quiet: bool = False
     skipped: dict[int, str] = field(default_factory=dict)
     diverged: dict[int, str] = field(default_factory=dict)
     results: dict[str, AnalyzerResult] = field(default_factory=dict)
@@ -206,13 +210,13 @@ class Context:
 
 @dataclass
 class AnalyzerResult:
-    """An analyzer's output over a run: measures per checkpoint and what figures need."""
+    """What every analyzer gives over a run: a row of measures per analysed checkpoint, its
+    section of summary.json, and how many checkpoints it computed now (the rest were read).
+    Each analyzer's subclass adds its final results as typed fields."""
 
-    measures: pd.DataFrame = field(default_factory=pd.DataFrame)
-    final: dict[str, Any] = field(default_factory=dict)
-    over_time: dict[str, Any] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-    computed: int = 0
+    measures: pd.DataFrame
+    summary: dict[str, Any]
+    computed: int
 
 
 Compute = Callable[[int, torch.nn.Module], tuple[Record, Tensors]]
@@ -243,15 +247,22 @@ def cached_points(context: Context, name: str, params: dict[str, Any], epochs: l
     checkpoints at a time, which returns the results by epoch and leaves damaged and
     diverged checkpoints out. Those are left out of the points. Returns the points and how
     many were computed now."""
+    from tqdm.auto import tqdm
+
     if compute_batch is None:
         compute_batch = per_model(context, compute)
     results = {epoch: context.cached(name, epoch, params, layout(epoch)) for epoch in epochs}
-    missing = [epoch for epoch, cached in results.items() if cached is None]
+    missing = [] if context.read_only else [e for e, cached in results.items() if cached is None]
     computed = 0
-    for start in range(0, len(missing), batch_size):
-        for epoch, (record, tensors) in compute_batch(missing[start:start + batch_size]).items():
-            context.store.save(name, epoch, params, record, tensors)
-            # as a later call reads it
-            results[epoch] = context.cached(name, epoch, params, layout(epoch))
-            computed += 1
+    with tqdm(total=len(missing), desc=f"{context.run.name}: {name}", unit="checkpoint",
+              disable=True if context.quiet or not missing else None,  # None: on a terminal
+              leave=False) as bar:
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start:start + batch_size]
+            for epoch, (record, tensors) in compute_batch(chunk).items():
+                context.store.save(name, epoch, params, record, tensors)
+                # as a later call reads it
+                results[epoch] = context.cached(name, epoch, params, layout(epoch))
+                computed += 1
+            bar.update(len(chunk))
     return [(epoch, *cached) for epoch, cached in results.items() if cached is not None], computed

@@ -7,6 +7,7 @@ across training.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -29,10 +30,11 @@ NAME = "fourier"
 VERSION = 1  # bump when the stored results change meaning
 
 
-def applies(run) -> bool:
-    from interp.analysis.modular import applies_to
+def skip_reason(run) -> str | None:
+    """Why the analysis does not apply to ``run`` (one line), None when it does."""
+    from interp.analysis.modular import skip_reason
 
-    return applies_to(run.config)
+    return skip_reason(run.config)
 
 
 def _params(key: list[int]) -> dict[str, Any]:
@@ -59,11 +61,7 @@ def _layout(context: Context) -> Layout:
 
 
 def _stored(result) -> tuple[Record, Tensors]:
-    record = {"scalars": result.scalars,
-              "excluded_loss_per_frequency": result.excluded_loss_per_frequency,
-              "key_frequencies_neurons": result.key_frequencies_neurons,
-              "key_frequencies_embedding": result.key_frequencies_embedding}
-    return record, result.tensors()
+    return result.record(), result.tensors()
 
 
 def _analyse_batch(context: Context, key: list[int] | None) -> ComputeBatch:
@@ -105,6 +103,8 @@ def _final_key_frequencies(context: Context) -> tuple[list[int] | None, int]:
         cached = context.cached(NAME, epoch, None, layout)
         if cached is not None and cached[0]["params"].get("version") == VERSION:
             return cached[0]["key_frequencies_neurons"], 0
+        if context.read_only:
+            continue
         results = analyse([epoch])
         if epoch not in results:
             continue
@@ -115,28 +115,43 @@ def _final_key_frequencies(context: Context) -> tuple[list[int] | None, int]:
     return None, 0
 
 
-def analyze(context: Context) -> AnalyzerResult:
-    """Fourier + progress measures at every selected checkpoint."""
+@dataclass(kw_only=True)
+class FourierResult(AnalyzerResult):
+    """Nanda et al.'s measures over a run: ``measures`` holds a row per checkpoint (the
+    scalars of ``ModularAnalysis`` and ``excluded_loss/K`` per key frequency K); ``final``
+    is the last analysed checkpoint's whole analysis; the W_E and W_L norms per frequency
+    over the analysed checkpoints are [n_checkpoints, p // 2]."""
+
+    key_frequencies: list[int]  # used at every checkpoint (the last checkpoint's own)
+    final_epoch: int
+    final: Any  # interp.analysis.modular.ModularAnalysis
+    epochs: list[int]
+    embed_frequency_norms: torch.Tensor
+    unembed_frequency_norms: torch.Tensor
+
+
+def analyze(context: Context) -> FourierResult | None:
+    """Fourier + progress measures at every selected checkpoint (None if no checkpoint
+    could be analysed, or none is cached when ``context.read_only``)."""
     from interp.analysis.curves import first_epoch
+    from interp.analysis.modular import ModularAnalysis
 
     key, computed = _final_key_frequencies(context)
     if key is None:
-        return AnalyzerResult(computed=computed)
+        return None
     layout = _layout(context)
     points, more = cached_points(context, NAME, _params(key), context.epochs,
                                  layout=lambda epoch: layout,
                                  compute_batch=_analyse_batch(context, key),
                                  batch_size=_batch_size(context))
+    if not points:
+        return None
     rows = [{"epoch": epoch, **record["scalars"],
              **{f"excluded_loss/{k}": v
                 for k, v in record["excluded_loss_per_frequency"].items()}}
             for epoch, record, _ in points]
     measures = pd.DataFrame(rows)
     epoch, record, tensors = points[-1]
-    final = {"epoch": epoch, "record": record, "key_frequencies": key, **tensors}
-    over_time = {"epochs": [e for e, _, _ in points],
-                 **{name: torch.stack([t[name] for _, _, t in points])
-                    for name in ("embed_frequency_norms", "unembed_frequency_norms")}}
     summary: dict[str, Any] = {
         "key_frequencies": {"used": key, "neurons": record["key_frequencies_neurons"],
                             "embedding": record["key_frequencies_embedding"]},
@@ -146,4 +161,9 @@ def analyze(context: Context) -> AnalyzerResult:
     if "restricted_loss" in measures:
         summary["restricted_loss_below_1"] = first_epoch(measures, "restricted_loss", 1.0,
                                                          above=False)
-    return AnalyzerResult(measures, final, over_time, summary, computed + more)
+    return FourierResult(
+        measures=measures, summary=summary, computed=computed + more,
+        key_frequencies=key, final_epoch=epoch, final=ModularAnalysis.stored(record, tensors),
+        epochs=[e for e, _, _ in points],
+        embed_frequency_norms=torch.stack([t["embed_frequency_norms"] for _, _, t in points]),
+        unembed_frequency_norms=torch.stack([t["unembed_frequency_norms"] for _, _, t in points]))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from interp.cli import ArgumentParser
 from interp.errors import UserError
+from interp.figures.export import add_format_option, chosen_formats
 from interp.figures.run_options import add_sweep_options, check_run_options
 
 ALPHA = "objective.alpha"
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0],
                         help="output scales (default: 0.25 0.5 1 2 4)")
     add_sweep_options(parser, None)
+    add_format_option(parser)
     args = parser.parse_args(argv)
     if any(alpha <= 0 for alpha in args.alphas):
         raise UserError(f"--alphas must be positive, got {args.alphas}")
@@ -41,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                         "scales; drop that --set")
     args.runs_dir = args.runs_dir or Path("checkpoints") / f"alpha-sweep-{args.preset}"
     check_run_options(args)
+    formats = chosen_formats(args)
 
-    from interp.analysis.curves import landmarks
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha
     from interp.figures.run_options import obtain_sweep, set_table
@@ -50,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep = obtain_sweep("alpha-sweep", {
         "preset": args.preset, "set": set_table(args, {}, {"objective.centered": True}),
         "grid": {ALPHA: args.alphas}}, args)
-    metrics = {sweep.points[run.name][ALPHA]: run.metrics for run in sweep.runs}
+    by_alpha = {sweep.points[run.name][ALPHA]: run for run in sweep.runs}
+    metrics = {alpha: run.metrics for alpha, run in by_alpha.items()}
     figure = loss_curves_by_alpha(metrics, "Output scale alpha: test (solid) and train "
                                   "(dashed) loss", "cross-entropy", log_epochs=False)
-    print("\n".join(map(str, write_figures({"alpha-sweep": figure}, args.out))))
-    for alpha, frame in sorted(metrics.items()):
-        print(f"alpha={alpha:g}: " + landmarks(frame).describe().replace("\n", "\n    "))
+    print("\n".join(map(str, write_figures({"alpha-sweep": figure}, args.out, formats))))
+    for alpha, run in sorted(by_alpha.items()):
+        print(f"alpha={alpha:g}: " + run.landmarks().describe().replace("\n", "\n    "))
     return 0

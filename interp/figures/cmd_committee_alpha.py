@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from interp.cli import ArgumentParser
 from interp.errors import UserError
+from interp.figures.export import add_format_option, chosen_formats
 from interp.figures.run_options import add_run_options, check_run_options, configured
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser.from_doc("python -m interp.figures committee-alpha", __doc__)
     add_run_options(parser, "committee-alpha")
+    add_format_option(parser)
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 1.0, 4.0],
                         help="output scales to train (default: 0.25 1 4)")
     args = parser.parse_args(argv)
     if any(alpha <= 0 for alpha in args.alphas):
         raise UserError(f"--alphas must be positive, got {args.alphas}")
     check_run_options(args)
+    formats = chosen_formats(args)
 
     from interp.figures.export import write_figures
     from interp.figures.model_curves import loss_curves_by_alpha, loss_decomposition
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "committee-alpha-loss": loss_curves_by_alpha(
             {a: r.metrics for a, r in runs.items()},
             "Committee machine: loss curves for several alpha"),
-        "committee-decomposition": loss_decomposition(runs[reference].metrics)}, args.out)
+        "committee-decomposition": loss_decomposition(runs[reference].metrics)}, args.out,
+        formats)
     print("\n".join(map(str, written)))
     return 0

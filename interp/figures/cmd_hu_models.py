@@ -10,6 +10,7 @@ The three runs are a sweep over the preset (python -m interp.sweep) whose sweep 
 from __future__ import annotations
 
 from interp.cli import ArgumentParser
+from interp.figures.export import add_format_option, chosen_formats
 from interp.figures.run_options import add_sweep_options, check_run_options
 
 # preset -> panel title; Hu et al.'s "simplified transformer" is Nanda et al.'s one-layer
@@ -21,10 +22,12 @@ TASK = {"task.p": 97, "task.data_seed": 0}
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser.from_doc("python -m interp.figures hu-models", __doc__)
     add_sweep_options(parser, "hu-models")
+    add_format_option(parser)
     parser.add_argument("--frac", type=float, default=0.3,
                         help="training fraction of every model (default: 0.3)")
     args = parser.parse_args(argv)
     check_run_options(args)
+    formats = chosen_formats(args)
 
     from interp.figures.export import write_figures
     from interp.figures.model_curves import accuracy_panels
@@ -35,5 +38,5 @@ def main(argv: list[str] | None = None) -> int:
         "grid": {"preset": list(MODELS)}}, args)
     metrics = {MODELS[sweep.points[run.name]["preset"]]: run.metrics for run in sweep.runs}
     figure = accuracy_panels(metrics, f"a + b mod 97, {args.frac:.0%} training data")
-    print("\n".join(map(str, write_figures({"hu-models": figure}, args.out))))
+    print("\n".join(map(str, write_figures({"hu-models": figure}, args.out, formats))))
     return 0

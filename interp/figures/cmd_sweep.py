@@ -1,6 +1,6 @@
 """``python -m interp.figures phase-diagram|sweep-curves|sweep-heatmap SWEEP_DIR``: a figure
-of a sweep's table (``interp.Sweep``), written as one HTML file (and a PNG beside it when
-kaleido and a Chromium are installed).
+of a sweep's table (``interp.Sweep``), written as one HTML file, or in the --format(s)
+chosen (PNG, SVG, PDF) beside it under the same name.
 
     python -m interp.figures phase-diagram checkpoints/liu-phases --out figures/phases.html
     python -m interp.figures phase-diagram SWEEP --x optim.lr --y optim.weight_decay
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from interp.cli import ArgumentParser
 from interp.errors import UserError
+from interp.figures.export import FORMATS, add_format_option, chosen_formats
 
 DEFAULT_METRIC = "accuracy_gap"
 
@@ -42,7 +43,9 @@ def _parser(command: str, metric: bool, y: str | None) -> ArgumentParser:
     parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                         help="keep only the runs whose axis KEY has VALUE (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("figures") / f"{command}.html",
-                        help=f"the HTML file to write (default: figures/{command}.html)")
+                        help=f"the file to write (default: figures/{command}.html); with "
+                             "--format, the same name with each format's suffix")
+    add_format_option(parser)
     return parser
 
 
@@ -62,12 +65,15 @@ def _where(specs: list[str]) -> dict:
 def _load(args: argparse.Namespace, names: tuple[str, ...], optional: str | None = None):
     """(sweep, its table restricted by --where, the axes of the options ``names``): each
     given, or else the next axis not a seed; None for the option ``optional`` when no axis
-    is left for it."""
+    is left for it. Checks --out and --format first (``args.formats`` becomes the formats
+    chosen)."""
     from interp.cli import check_output_dir
     from interp.sweep_table import Sweep, select
 
-    if args.out.suffix != ".html":
-        raise UserError(f"--out {args.out} must name an .html file")
+    if args.out.suffix.lstrip(".") not in FORMATS:
+        raise UserError(f"--out {args.out} must name a file ending in "
+                        f"{', '.join('.' + f for f in FORMATS)}")
+    args.formats = chosen_formats(args)
     check_output_dir(args.out.parent)
     sweep = Sweep.load(args.sweep_dir)
     given = {name: sweep.axis(getattr(args, name), f"--{name}") for name in names
@@ -91,10 +97,12 @@ def _load(args: argparse.Namespace, names: tuple[str, ...], optional: str | None
     return sweep, table, axes
 
 
-def _write(figure, out: Path) -> int:
+def _write(figure, args: argparse.Namespace) -> int:
+    """Write ``figure`` as --out's name in each chosen format."""
     from interp.figures.export import write_figures
 
-    print("\n".join(map(str, write_figures({out.stem: figure}, out.parent))))
+    print("\n".join(map(str, write_figures({args.out.stem: figure}, args.out.parent,
+                                           args.formats))))
     return 0
 
 
@@ -107,7 +115,7 @@ def phase_diagram_main(argv: list[str] | None = None) -> int:
     if table["phase"].isna().all():
         raise UserError(f"the runs of {args.sweep_dir} have no accuracy, so no Liu et al. "
                         "phase; draw a landmark instead (sweep-heatmap --metric ...)")
-    return _write(phase_diagram(table, x, y), args.out)
+    return _write(phase_diagram(table, x, y), args)
 
 
 def curves_main(argv: list[str] | None = None) -> int:
@@ -118,7 +126,7 @@ def curves_main(argv: list[str] | None = None) -> int:
 
     sweep, table, (x, by) = _load(args, ("x", "by"), optional="by")
     check_metric(table, sweep.axes, args.metric)
-    return _write(landmark_curves(table, x, args.metric, by), args.out)
+    return _write(landmark_curves(table, x, args.metric, by), args)
 
 
 def heatmap_main(argv: list[str] | None = None) -> int:
@@ -129,4 +137,4 @@ def heatmap_main(argv: list[str] | None = None) -> int:
 
     sweep, table, (x, y) = _load(args, ("x", "y"))
     check_metric(table, sweep.axes, args.metric)
-    return _write(landmark_heatmap(table, x, y, args.metric), args.out)
+    return _write(landmark_heatmap(table, x, y, args.metric), args)

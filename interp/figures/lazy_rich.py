@@ -2,7 +2,11 @@
 
 Builders take the table of ``interp.analysis.lazy_rich.lazy_rich_curve`` (one row per
 checkpoint), run metrics and landmarks, and return ``go.Figure``; they compute nothing.
-Grokking landmarks (train / test accuracy reaching 99%) are dotted vertical lines.
+Grokking landmarks (train / test accuracy reaching 99%) are dotted vertical lines. The
+measures read on the probe set (kernels, alignment, CKA, eigenvector overlap) depend on its
+size (the kernel distance of 64 probes stays well below that of 256 on the same run: the
+diagonal, which moves little, weighs more in a smaller Gram matrix), so their figures say
+how many probes they used when given ``probes``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from interp.figures.export import with_caption
 from interp.figures.progress import add_landmarks
 
 
@@ -25,9 +30,15 @@ def _line(fig: go.Figure, frame: pd.DataFrame, column: str, name: str, row: int 
     fig.add_trace(trace, **({} if row is None else {"row": row, "col": col}))
 
 
-def kernel_figure(curve: pd.DataFrame, landmarks: dict | None = None) -> go.Figure:
+def _on_probes(probes: int | None) -> str:
+    return "" if probes is None else f" on {probes} probes"
+
+
+def kernel_figure(curve: pd.DataFrame, landmarks: dict | None = None,
+                  probes: int | None = None) -> go.Figure:
     """Kernel distance from initialisation and centred kernel-task alignment over epochs,
-    one line per kernel kind (correct-class logit, trace over outputs)."""
+    one line per kernel kind (correct-class logit, trace over outputs); ``probes``: the
+    probe count, in the title."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "kernel distance 1 - cos(K_0, K_t)", "centred kernel-task alignment"))
     for column in _columns(curve, "kernel_distance/"):
@@ -36,8 +47,12 @@ def kernel_figure(curve: pd.DataFrame, landmarks: dict | None = None) -> go.Figu
         _line(fig, curve, column, f"alignment ({column.split('/', 1)[1]})", 1, 2)
     fig.update_xaxes(title_text="epoch")
     add_landmarks(fig, landmarks)
-    fig.update_layout(title="Empirical NTK on the probe set", height=420)
-    return fig
+    fig.update_layout(title=f"Empirical NTK{_on_probes(probes) or ' on the probe set'}",
+                      height=420)
+    return with_caption(fig, "Left: how far the empirical NTK has moved from its initial value "
+                             "K_0 (1 - cosine); right: how well it aligns with the task's labels "
+                             f"(centred), at each analysed checkpoint{_on_probes(probes)}; dotted:"
+                             " train and test accuracy 99%.")
 
 
 def movement_figure(curve: pd.DataFrame, landmarks: dict | None = None) -> go.Figure:
@@ -50,7 +65,8 @@ def movement_figure(curve: pd.DataFrame, landmarks: dict | None = None) -> go.Fi
     fig.update_yaxes(title_text="|theta_t - theta_0| / |theta_0|")
     add_landmarks(fig, landmarks)
     fig.update_layout(title="Parameter movement from initialisation", height=450)
-    return fig
+    return with_caption(fig, "Relative distance of the weights from their initial values at each "
+                             "analysed checkpoint; dotted: train and test accuracy 99%.")
 
 
 def linearisation_figure(curve: pd.DataFrame, landmarks: dict | None = None,
@@ -82,24 +98,33 @@ def linearisation_figure(curve: pd.DataFrame, landmarks: dict | None = None,
     fig.update_xaxes(title_text="epoch")
     add_landmarks(fig, landmarks)
     fig.update_layout(title="Distance from the linearised model", height=420)
-    return fig
+    return with_caption(fig, "Train and test loss of the network beside its linearisation around "
+                             "the initial weights (and the lazy baseline run, when given); a "
+                             "large gap means training left the lazy (kernel) regime.")
 
 
-def cka_figure(curve: pd.DataFrame, landmarks: dict | None = None) -> go.Figure:
-    """Linear CKA between each hook's activations at t and at initialisation."""
+def cka_figure(curve: pd.DataFrame, landmarks: dict | None = None,
+               probes: int | None = None) -> go.Figure:
+    """Linear CKA between each hook's activations at t and at initialisation (on ``probes``
+    probe inputs, in the title)."""
     fig = go.Figure()
     for column in _columns(curve, "cka/"):
         _line(fig, curve, column, column.split("/", 1)[1])
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="linear CKA with initialisation", range=[0, 1.05])
     add_landmarks(fig, landmarks)
-    fig.update_layout(title="Representation change (linear CKA)", height=420)
-    return fig
+    fig.update_layout(title=f"Representation change (linear CKA{_on_probes(probes)})",
+                      height=420)
+    return with_caption(fig, "Linear CKA between each hidden layer's activations now and at "
+                             f"initialisation{_on_probes(probes)}: 1 means the representation has "
+                             "not changed.")
 
 
 def fourier_overlap_figure(curve: pd.DataFrame, frequencies: list[int],
-                           landmarks: dict | None = None) -> go.Figure:
-    """Share of each top NTK eigenvector in span{cos, sin(w_k (a + b)) : k key}."""
+                           landmarks: dict | None = None, probes: int | None = None
+                           ) -> go.Figure:
+    """Share of each top NTK eigenvector in span{cos, sin(w_k (a + b)) : k key} (NTK on
+    ``probes`` probe inputs, in the title)."""
     fig = go.Figure()
     for column in _columns(curve, "fourier_overlap/"):
         _, kind, index = column.split("/")
@@ -107,6 +132,8 @@ def fourier_overlap_figure(curve: pd.DataFrame, frequencies: list[int],
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="overlap with key Fourier modes", range=[0, 1.05])
     add_landmarks(fig, landmarks)
-    fig.update_layout(title=f"Top NTK eigenvectors vs key frequencies {frequencies}",
-                      height=420)
-    return fig
+    fig.update_layout(title=f"Top NTK eigenvectors{_on_probes(probes)} vs key frequencies "
+                            f"{frequencies}", height=420)
+    return with_caption(fig, f"Share of each top eigenvector of the NTK{_on_probes(probes)} that "
+                             "lies in the key frequencies' Fourier modes cos/sin(w_k(a + b)), at "
+                             "each analysed checkpoint.")

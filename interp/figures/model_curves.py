@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from interp.figures.export import with_caption
+
 DECOMPOSITION = {"decomp_linear": "linear power", "decomp_scale": "scale (trace)",
                  "decomp_alignment": "alignment (beta^T M beta)", "decomp_total": "sum"}
 
@@ -33,7 +35,8 @@ def loss_curves_by_alpha(metrics: dict[float, pd.DataFrame], title: str,
     if log_epochs:
         figure.update_xaxes(type="log")
     figure.update_yaxes(type="log")
-    return figure
+    return with_caption(figure, "Train (dashed) and test (solid) loss of one run per output scale"
+                                " alpha, over epochs.")
 
 
 def loss_decomposition(metrics: pd.DataFrame) -> go.Figure:
@@ -49,7 +52,8 @@ def loss_decomposition(metrics: pd.DataFrame) -> go.Figure:
     figure.update_layout(title="Committee machine: test-loss decomposition",
                          xaxis_title="epoch", yaxis_title="MSE")
     figure.update_xaxes(type="log")
-    return figure
+    return with_caption(figure, "The committee machine's test loss split into its parts (Kumar et"
+                                " al.) at each evaluation.")
 
 
 def accuracy_and_weight_norm(metrics: pd.DataFrame, title: str) -> go.Figure:
@@ -64,7 +68,8 @@ def accuracy_and_weight_norm(metrics: pd.DataFrame, title: str) -> go.Figure:
     figure.update_layout(title=title, xaxis_title="epoch")
     figure.update_yaxes(title_text="accuracy", secondary_y=False)
     figure.update_yaxes(title_text="weight norm", secondary_y=True)
-    return figure
+    return with_caption(figure, "Train and test accuracy beside the weight norm at each "
+                                "evaluation.")
 
 
 def accuracy_panels(metrics: dict[str, pd.DataFrame], title: str) -> go.Figure:
@@ -79,19 +84,23 @@ def accuracy_panels(metrics: dict[str, pd.DataFrame], title: str) -> go.Figure:
         figure.update_xaxes(type="log", title_text="epoch", row=1, col=column)
     figure.update_yaxes(title_text="accuracy", row=1, col=1)
     figure.update_layout(title=title)
-    return figure
+    return with_caption(figure, "Train and test accuracy over training, one panel per run.")
 
 
 def representation_quality(rqi: pd.DataFrame, metrics: pd.DataFrame,
-                           coordinates: torch.Tensor | None = None, x: str = "epoch"
-                           ) -> go.Figure:
+                           coordinates: torch.Tensor | None = None, x: str = "epoch",
+                           geometry: str = "linear") -> go.Figure:
     """Liu et al.: the embeddings' RQI (``rqi`` table: columns x, rqi) beside train/test
     accuracy (``metrics``), against ``x`` (epoch or step), and, if given, the final
-    embeddings' 2D projection (``coordinates`` [n, 2], point k labelled k)."""
+    embeddings' 2D projection (``coordinates`` [n, 2], point k labelled k). ``geometry``:
+    the parallelogram test the RQI counts, ``linear`` (Liu et al.'s) or ``circular`` (angle
+    addition on the key-frequency circles, for modular addition); the legend and title say
+    which."""
+    label = {"linear": "RQI", "circular": "circular RQI"}[geometry]
     columns = 2 if coordinates is not None else 1
     figure = make_subplots(rows=1, cols=columns, subplot_titles=(
-        "RQI and accuracy", "embeddings (PCA)")[:columns])
-    figure.add_scatter(x=rqi[x].clip(lower=1), y=rqi["rqi"], name="RQI", mode="lines",
+        f"{label} and accuracy", "embeddings (PCA)")[:columns])
+    figure.add_scatter(x=rqi[x].clip(lower=1), y=rqi["rqi"], name=label, mode="lines",
                        row=1, col=1)
     for name, dash in (("train_acc", "dash"), ("test_acc", "dot")):
         if name in metrics:
@@ -103,8 +112,12 @@ def representation_quality(rqi: pd.DataFrame, metrics: pd.DataFrame,
                            text=[str(k) for k in range(len(coordinates))],
                            mode="markers+text", textposition="top center", name="E_k",
                            row=1, col=2)
-    figure.update_layout(title="Representation quality (Liu et al.) and accuracy")
-    return figure
+    test = {"linear": "Liu et al.'s linear parallelograms",
+            "circular": "circular parallelograms, after Liu et al."}[geometry]
+    figure.update_layout(title=f"Representation quality ({test}) and accuracy")
+    return with_caption(figure, "Left: the fraction of parallelograms the embeddings satisfy "
+                                "(RQI) beside train and test accuracy; right: the final "
+                                "embeddings' 2D PCA projection, each number labelled.")
 
 
 def _colour(index: int) -> str:

@@ -1,7 +1,8 @@
 """Figures of a sweep table (``interp.sweep_table``): Liu et al.'s phase diagram over two
 axes, a landmark against one axis (one line per value of another), and a landmark's heatmap
 over two axes. Several runs at one point (seeds, or axes not drawn) are summarised by
-``interp.sweep_table.phase_cells`` and ``metric_spread``; nothing is computed here.
+``interp.sweep_table.phase_cells`` and ``metric_spread``; nothing is computed here. And the
+learning curves of several runs side by side, on a log epoch axis, one panel per loss.
 
 Cells of numeric axes are drawn between the midpoints of neighbouring values (geometric
 midpoints on a log axis, drawn on a log scale); other axes are categories. An axis's zipped
@@ -16,12 +17,16 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from interp.analysis.phases import PHASES
+from interp.figures.export import with_caption
 from interp.sweep_table import Axis, metric_spread, phase_cells
 
 PHASE_COLOURS = {"comprehension": "#2ca02c", "grokking": "#1f77b4",
                  "memorisation": "#d62728", "confusion": "#9467bd", "diverged": "#7f7f7f"}
+LOSS_NAMES = {"cross_entropy": "cross-entropy", "mse": "MSE"}  # objective.loss -> panel name
+LOG_SPAN = 10  # a curve's values, all positive, spanning this factor or more: a log y axis
 
 
 def _numeric(axis: Axis) -> bool:
@@ -120,7 +125,9 @@ def phase_diagram(table: pd.DataFrame, x: Axis, y: Axis, title: str | None = Non
     fig.update_layout(title=title or "Phase diagram (Liu et al.): majority phase per cell; "
                       "text: epochs from train to test accuracy 99%, runs in that phase"
                       + _title_suffix(table), height=560)
-    return fig
+    return with_caption(fig, f"Each cell of {x.key} and {y.key} coloured by the phase (Liu et "
+                        "al.) most of its runs are in, with the median epochs from train to "
+                        "test accuracy 99% and how many of its runs are in that phase.")
 
 
 def _cell_text(gap, count, runs) -> str:
@@ -153,10 +160,22 @@ def landmark_curves(table: pd.DataFrame, x: Axis, metric: str, by: Axis | None =
             hovertemplate=("%{customdata[2]}<br>mean %{y:.4g} of %{customdata[0]}/"
                            "%{customdata[1]} runs<extra></extra>")))
     fig.update_xaxes(**_axis_layout(x))
-    fig.update_yaxes(title_text=metric)
+    log = _spans_decades(spread[["mean", "min", "max"]].to_numpy(float))
+    fig.update_yaxes(title_text=metric + (" (log)" if log else ""),
+                     type="log" if log else "linear")
     fig.update_layout(title=title or f"{metric} against {x.key}: mean over runs, bars from "
                       "min to max" + _title_suffix(table), height=450)
-    return fig
+    return with_caption(fig, f"{metric} of the runs at each value of {x.key}"
+                        + (f", one line per value of {by.key}" if by is not None else "")
+                        + ": the mean over the runs there (seeds and other axes pooled), bars "
+                        "from their min to their max" + (", on a log scale" if log else "")
+                        + ".")
+
+
+def _spans_decades(values: np.ndarray) -> bool:
+    """Whether finite ``values`` are all positive and span ``LOG_SPAN`` or more."""
+    values = values[np.isfinite(values)]
+    return bool(len(values)) and values.min() > 0 and values.max() >= LOG_SPAN * values.min()
 
 
 def landmark_heatmap(table: pd.DataFrame, x: Axis, y: Axis, metric: str,
@@ -178,10 +197,53 @@ def landmark_heatmap(table: pd.DataFrame, x: Axis, y: Axis, metric: str,
     fig.update_yaxes(**_cell_axis_layout(y))
     fig.update_layout(title=title or f"{metric}: mean over the runs of each cell"
                       + _title_suffix(table), height=560)
-    return fig
+    return with_caption(fig, f"{metric} over {x.key} and {y.key}: the mean over the runs of "
+                        "each cell (seeds and other axes pooled); n/m: only n of its m runs "
+                        "have it.")
 
 
 def _mean_text(mean: float, n, runs) -> str:
     if runs is None or math.isnan(mean):
         return "" if runs is None else f"0/{runs}"
     return f"{mean:.3g}" + ("" if n == runs else f"<br>{n}/{runs}")
+
+
+def learning_curves(metrics: dict[str, pd.DataFrame], losses: dict[str, str],
+                    title: str = "Learning curves") -> go.Figure:
+    """Several runs' learning curves side by side: per loss kind (``losses``: run name ->
+    ``objective.loss``) a panel of test (solid) and train (dashed) loss, and a panel of test
+    and train accuracy of the runs that have it; epochs on a log axis (epoch 0 left out),
+    one colour per run. ``metrics``: run name -> its metrics table."""
+    from plotly.colors import qualitative
+
+    kinds = sorted({losses[name] for name in metrics})
+    accuracy = [name for name, frame in metrics.items()
+                if "test_acc" in frame and frame["test_acc"].notna().any()]
+    panels = [f"{LOSS_NAMES.get(k, k)} loss" for k in kinds] + (["accuracy"] if accuracy else [])
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels,
+                        horizontal_spacing=0.07)
+    palette = qualitative.Plotly + qualitative.Dark24
+    for i, (name, frame) in enumerate(metrics.items()):
+        frame = frame[frame["epoch"] > 0]
+        style = {"color": palette[i % len(palette)]}
+        columns = [("test_loss", kinds.index(losses[name]) + 1),
+                   ("train_loss", kinds.index(losses[name]) + 1)]
+        if name in accuracy:
+            columns += [("test_acc", len(panels)), ("train_acc", len(panels))]
+        for column, col in columns:
+            if column not in frame:
+                continue
+            fig.add_trace(go.Scatter(
+                x=frame["epoch"], y=frame[column], mode="lines", legendgroup=name, name=name,
+                showlegend=column == "test_loss",
+                line={**style, "dash": "dash" if column.startswith("train") else "solid"},
+                hovertemplate=f"{name}<br>{column.replace('_', ' ')} %{{y:.4g}} at epoch "
+                              "%{x}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="epoch (log)")
+    fig.update_yaxes(type="log")
+    if accuracy:
+        fig.update_yaxes(type="linear", range=[0, 1.02], col=len(panels))
+    fig.update_layout(title=title, height=450, legend={"title": "run"})
+    return with_caption(fig, "Test (solid) and train (dashed) loss of each run, one panel per "
+                        "loss (their values are not comparable across panels), and accuracy "
+                        "where the run has it, against epoch on a log scale.")

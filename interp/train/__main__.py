@@ -127,13 +127,25 @@ def sweep_runs(args: argparse.Namespace):
     return grid(args.sweep) if args.sweep else None
 
 
+def preset_list(width: int = 100) -> str:
+    """--list-presets: each preset's name and its whole description (the first paragraph of
+    its docstring), wrapped to ``width`` columns beside the names."""
+    import inspect
+    import textwrap
+
+    from interp.presets import PRESETS
+
+    column = max(map(len, PRESETS)) + 2
+    return "\n".join(textwrap.fill(
+        " ".join(inspect.cleandoc(factory.__doc__).split("\n\n")[0].split()), width,
+        initial_indent=f"{name:{column}s}", subsequent_indent=" " * column)
+        for name, factory in PRESETS.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_presets:
-        from interp.presets import PRESETS
-
-        for name, factory in PRESETS.items():
-            print(f"{name:12s} {factory.__doc__.split(chr(10))[0]}")
+        print(preset_list())
         return 0
     config = resolve_config(args)
     runs = sweep_runs(args)
@@ -144,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
 
     check_output_dir(args.out)
 
-    from interp.analysis.curves import landmarks
     from interp.runs import Run, find_run_dirs, is_run_dir
     from interp.train.ensemble import train_ensemble
     from interp.train.loop import TrainOptions, resolve_device, train
@@ -178,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = [train(config, args.out, options)]
     for path in paths:
         print(f"run: {path}")
-        print(landmarks(Run.load(path).metrics).describe())
+        print(Run.load(path).landmarks().describe())
     return 0
 
 

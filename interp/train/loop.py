@@ -45,7 +45,7 @@ from interp.config import RunConfig, TaskSizes
 from interp.errors import UserError, warn
 from interp.files import reserve_open_files
 from interp.models import build_model, parameter_groups, stacked_output_fn, stateless_output_fn
-from interp.runs import RESUME_FILE, Run, RunWriter, load_weights_into
+from interp.runs import PREVIOUS_RESUME_FILE, RESUME_FILE, Run, RunWriter, load_weights_into
 from interp.tasks import build_task
 from interp.tasks.base import Task
 from interp.train.backend import compile_outputs, should_compile, training_backend
@@ -238,7 +238,15 @@ def _train(members: list[_Member], device: torch.device, options: TrainOptions,
     """Train ``members`` from their saved states (or initialisation) up to ``stop_epoch``."""
     states = [_load_state(m, device) for m in members]
     epochs = [0 if state is None else state.epoch for state in states]
-    if len(set(epochs)) > 1:  # a kill while the resume states were being written
+    if len(set(epochs)) > 1:  # a kill while the resume states were being written: the runs
+        # saved already step back to their previous state, and the whole stack goes on from
+        # there, computing what it would have computed uninterrupted
+        for i, member in enumerate(members):
+            if epochs[i] > min(epochs):
+                before = _load_state(member, device, previous=True)
+                if (0 if before is None else before.epoch) == min(epochs):
+                    states[i], epochs[i] = before, min(epochs)
+    if len(set(epochs)) > 1:  # states further apart: the runs behind catch up on their own
         behind = [m for m, epoch in zip(members, epochs, strict=True) if epoch < max(epochs)]
         _train(behind, device, options, stop_epoch=max(epochs))
         states = [_load_state(m, device) for m in members]
@@ -255,17 +263,20 @@ def _train(members: list[_Member], device: torch.device, options: TrainOptions,
              stop_epoch)
 
 
-def _load_state(member: _Member, device: torch.device) -> TrainingState | None:
-    """The run's resume state, checked against the objects that would resume it alone (it
-    is in the single-run format); None if it has none yet (with a warning if its checkpoints
-    show it had got further: its resume state was lost, and it restarts from epoch 0)."""
-    saved = member.writer.load_resume_state()
+def _load_state(member: _Member, device: torch.device, previous: bool = False
+                ) -> TrainingState | None:
+    """The run's resume state (or the one before it), checked against the objects that
+    would resume it alone (it is in the single-run format); None if it has none yet (with a
+    warning if its checkpoints show it had got further: its resume state was lost, and it
+    restarts from epoch 0)."""
+    saved = member.writer.load_resume_state(previous)
     if saved is None:
-        if any(epoch > 0 for epoch in Run.load(member.writer.path).checkpoint_epochs):
+        if not previous and any(epoch > 0 for epoch
+                                in Run.load(member.writer.path).checkpoint_epochs):
             warn(f"{member.writer.path} has checkpoints but no resume state ({RESUME_FILE}); "
                  "training restarts from epoch 0")
         return None
-    source = member.writer.path / RESUME_FILE
+    source = member.writer.path / (PREVIOUS_RESUME_FILE if previous else RESUME_FILE)
     state = unpack_state(*saved, device, source)
     config = member.config
     model = build_model(config.model, member.task, device)
@@ -454,9 +465,11 @@ class _Loop:
                 row.update(self.measures[i](weights[i]))
             member.writer.append_metrics(row)
         if len(self.members) == 1:
+            accuracy = row.get("test_acc", math.nan)  # none for runs without an accuracy
             self.bar.set_postfix(train=f"{row['train_loss']:.3g}",
-                                 test=f"{row['test_loss']:.3g}",
-                                 acc=f"{row.get('test_acc', math.nan):.3f}", refresh=False)
+                                 test=f"{row['test_loss']:.3g}", refresh=False,
+                                 **({"acc": f"{accuracy:.3f}"} if math.isfinite(accuracy)
+                                    else {}))
 
     def after_epoch(self, epoch: int, step: int, force_resume_save: bool) -> None:
         """Checkpoint if scheduled; save every run's resume state at checkpoints,

@@ -7,6 +7,11 @@
 - Liu et al.'s toy model on (modular) addition: the RQI of its embeddings and the
   effective loss on the training parallelograms (``analysis.representation``): ``rqi``,
   ``effective_loss``.
+- Every model on a task with real-valued targets (Kumar et al.'s polynomial, the
+  student-teacher task), which has no accuracy of its own: Omnigrok's threshold accuracy
+  of the output the objective trains (``analysis.curves.threshold_accuracy``: squared
+  error below 1e-3 per example), as ``train_acc`` and ``test_acc``, so that landmarks, Liu
+  et al.'s phases and the progress bar read it as these runs' accuracy.
 Other models record nothing extra. ``MEASURES`` maps a model kind to the function that builds
 its measures for a run (or None where they do not apply); a new kind with measures adds one
 entry there (they call pure ``interp.analysis`` functions, which models may not import).
@@ -27,9 +32,37 @@ WeightMeasures = Callable[[Mapping[str, torch.Tensor]], dict[str, float]]
 
 def evaluation_measures(config: RunConfig, task: Task) -> WeightMeasures | None:
     """The extra metrics of a run of ``config`` on ``task`` as a function of its weights (one
-    run's state dict -> name -> value); None for models that record nothing extra."""
-    measures = MEASURES.get(config.model.kind)
-    return measures(config, task) if measures is not None else None
+    run's state dict -> name -> value): its model kind's and, for real-valued targets, the
+    threshold accuracy; None for runs that record nothing extra."""
+    kind = MEASURES.get(config.model.kind)
+    parts = [part for part in (kind(config, task) if kind is not None else None,
+                               _threshold_accuracy(config, task)) if part is not None]
+    if not parts:
+        return None
+    return lambda weights: {name: value for part in parts for name, value in part(weights).items()}
+
+
+def _threshold_accuracy(config: RunConfig, task: Task) -> WeightMeasures | None:
+    """``train_acc`` and ``test_acc``: Omnigrok's threshold accuracy of the trained output
+    (centred, alpha-scaled, linearised as the objective says) on the run's train and test
+    sets, for tasks with real-valued targets (``Task.target_type`` ``real``)."""
+    if task.target_type != "real":
+        return None
+    from interp.analysis.curves import threshold_accuracy
+    from interp.models import build_model
+    from interp.train.objective import build_objective
+
+    model = build_model(config.model, task)  # theta_0: the seeded init, even on resume
+    objective = build_objective(config, model, model.state_dict())
+    splits = {"train": (task.train_inputs, task.train_targets),
+              "test": (task.test_inputs, task.test_targets)}
+
+    def measure(weights: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        params = {name: weights[name].detach().cpu() for name in objective.initial}
+        with torch.no_grad():
+            return {f"{split}_acc": threshold_accuracy(objective(params, inputs), targets)
+                    for split, (inputs, targets) in splits.items()}
+    return measure
 
 
 def _committee_measures(config: RunConfig, task: Task) -> WeightMeasures | None:
