@@ -39,6 +39,7 @@ from interp.analysis.lazy_rich import (
     FunctionalOutput,
     Params,
     linearised_outputs,
+    state_dict_functional,
     trainable_weights,
 )
 from interp.config import ModelConfig, ObjectiveConfig, RunConfig
@@ -95,15 +96,7 @@ def functional_output(config: ModelConfig, model: torch.nn.Module, fast: bool = 
     [batch, n_outputs], what ``output_fn`` returns, through ``torch.func.functional_call``, so
     it composes with ``torch.func`` transforms (jvp, vmap, jacrev).
     """
-    module = _OutputModule(config, model, fast)
-    by_identity = {id(param): f"model.{name}" for name, param in model.named_parameters()}
-    rename = {name: by_identity[id(param)] for name, param in trainable_weights(model).items()}
-
-    def f(params: Params, inputs: torch.Tensor) -> torch.Tensor:
-        swapped = {rename[name]: value for name, value in params.items()}
-        return torch.func.functional_call(module, swapped, (inputs,))
-
-    return f
+    return state_dict_functional(_OutputModule(config, model, fast), model)
 
 
 class Objective:
