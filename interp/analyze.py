@@ -49,9 +49,7 @@ def describe(result: RunAnalysis) -> str:
                      f"circuit formation until {format_epoch(phases.cleanup_start)}, clean-up "
                      f"until {format_epoch(phases.cleanup_end)}")
     if result.learning_phase is not None:
-        phase = result.learning_phase
-        lines.append(f"Liu et al.'s phase: {phase.name} (train to test accuracy 90% in "
-                     f"{format_epoch(phase.gap)} steps; comprehension under {phase.max_gap})")
+        lines.append(f"Liu et al.'s phase: {result.learning_phase.describe()}")
     fourier = result.fourier
     if fourier is not None:
         final = fourier.final

@@ -64,6 +64,16 @@ class Phase:
             return None
         return self.test_step - self.train_step
 
+    def describe(self) -> str:
+        """The phase and what it was read from, in words."""
+        if self.train_step is None:
+            read = "train accuracy never reached the threshold"
+        elif self.test_step is None:
+            read = "test accuracy never reached the threshold"
+        else:
+            read = f"test accuracy reached the threshold {self.gap} steps after train's"
+        return f"{self.name} ({read}; comprehension under {self.max_gap} steps)"
+
 
 def diverged(metrics: pd.DataFrame) -> bool:
     """Whether the train or test loss of ``metrics`` is NaN or infinite at some evaluation

@@ -136,10 +136,7 @@ def _summary_rows(result) -> list[tuple[str, object]]:
                      f"{epoch(phases.memorisation_end)}, {epoch(phases.cleanup_start)}, "
                      f"{epoch(phases.cleanup_end)}"))
     if result.learning_phase is not None:
-        phase = result.learning_phase
-        rows.append(("Liu et al.'s phase", f"{phase.name} (train to test accuracy 90%: "
-                     f"{epoch(phase.gap)} steps; comprehension under {phase.max_gap} steps, "
-                     "1% of the run)"))
+        rows.append(("Liu et al.'s phase", result.learning_phase.describe()))
     for kind, why in (("skipped", "damaged files"), ("diverged", "NaN or infinite weights")):
         if s.get(f"{kind}_checkpoints"):
             rows.append((f"{kind} checkpoints ({why}; left out)",
