@@ -251,3 +251,26 @@ def json_ready(value: Any) -> Any:
 def json_text(value: Any, indent: int | None = None) -> str:
     """Standard JSON for ``value`` (``json_ready``: NaN and Infinity become null)."""
     return json.dumps(json_ready(value), indent=indent, allow_nan=False)
+
+
+def check_output_dir(path: Path, fix: str = "choose another --out", writable: bool = True
+                     ) -> None:
+    """UserError (saying ``fix``) unless ``path`` is a directory or can be made one: it is
+    not a file, no ancestor is a file, and (``writable``) the nearest existing one is
+    writable. Creates nothing, so a command can check its outputs before doing any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file, not a directory ({fix})")
+    existing = path
+    while not existing.exists():  # an ancestor that is a file does not "exist" below it
+        if os.path.lexists(existing) or existing.parent == existing:
+            break  # a dangling symlink, or the root: let the OS report it when writing
+        existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise UserError(f"{path}: {existing} is a file, not a directory ({fix})")
+    if not writable or not existing.is_dir() or os.access(existing, os.W_OK | os.X_OK):
+        return
+    read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+    reason = "is on a read-only file system" if read_only else "is not writable"
+    where = f"{path}: {existing}" if existing != path else str(path)
+    raise UserError(f"{where} {reason} ({fix})")

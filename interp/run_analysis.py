@@ -128,7 +128,7 @@ def cached_analysis(run_dir: Path, name: str, out: Path, analysis_dir: Path | No
     """``load_analysis`` for a figure command writing into ``out``, which must lie outside
     the run; UserError (one line, saying the command that computes it) unless analysis
     ``name`` is cached."""
-    from interp.cli import check_output_dir
+    from interp.files import check_output_dir
     from interp.runs import Run
 
     run = Run.load(run_dir)
@@ -280,8 +280,7 @@ def check_analysis_dir(run_dir: Path, out: Path | None) -> None:
     """UserError unless the analysis of ``run_dir`` can be written: to ``out`` if given (new,
     empty, or made by interp.analyze: it holds its lock file), else RUN/analysis (a file
     there is the user's, never replaced)."""
-    from interp.cli import check_output_dir
-    from interp.files import LOCK_FILE
+    from interp.files import LOCK_FILE, check_output_dir
     from interp.runs import ANALYSIS_DIR
 
     if out is not None:
@@ -298,8 +297,7 @@ def check_sweep_outputs(out: Path, runs: list[Path]) -> None:
     """UserError unless the sweep table and report can be written into ``out``: a directory
     (or one to make) holding nothing but them, the runs' analysis directories (named after
     the runs) and temporary files of killed writes; a user's file is never replaced."""
-    from interp.cli import check_output_dir
-    from interp.files import temp_file_target
+    from interp.files import check_output_dir, temp_file_target
     from interp.runs import listed
 
     check_output_dir(out)

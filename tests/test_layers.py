@@ -27,6 +27,7 @@ LAYER_OF = {
     "interp.train": "train",
     "interp.analyzers": "analyzers", "interp.sweep_table": "analyzers",
     "interp.figures": "figures",
+    "interp.run_analysis": "figures",  # the analysis library: it writes the report
     "interp.cli": "cli", "interp.analyze": "cli", "interp.bench": "cli", "interp.sweep": "cli",
     "interp.train.__main__": "cli", "interp.figures.__main__": "cli",
     "interp.figures.run_options": "cli",  # the figure commands' shared options
@@ -47,6 +48,7 @@ EXCEPTIONS = {
     # the package's lazy ``interp.Sweep`` (a table over many runs' analyses), imported on
     # first use only, as ``interp.Run`` is
     ("interp", "interp.sweep_table"): "the lazy interp.Sweep",
+    ("interp", "interp.run_analysis"): "the lazy interp.load_analysis",
 }
 
 

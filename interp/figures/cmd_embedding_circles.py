@@ -13,51 +13,9 @@ the run is never written. Writes embedding_circles and embedding_slider.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from interp.cli import ArgumentParser, check_output_dir, check_positive
-
-if TYPE_CHECKING:  # heavy imports stay out of --help
-    import torch
-
-    from interp.analysis.neurons import EmbeddingCircle
-
-
-@dataclass(frozen=True)
-class EmbeddingHistory:
-    """W_E read at some checkpoints: ``epochs`` [n]; ``frequency_norms`` [n, p//2] (per
-    frequency k = 1..p//2); ``circles``: n lists, one ``EmbeddingCircle`` per key frequency
-    (in the order of ``key``)."""
-
-    epochs: list[int]
-    frequency_norms: torch.Tensor
-    circles: list[list[EmbeddingCircle]]
-    key: list[int]
-
-
-def run_embedding_history(run, every: int = 1, key: list[int] | None = None
-                          ) -> EmbeddingHistory:
-    """W_E's norm per frequency and embedding circles of ``run`` at every ``every``-th
-    checkpoint (always the last), for the key frequencies ``key`` (default: the run's,
-    ``run_key_frequencies``). Reads only the embeddings of each checkpoint."""
-    import torch
-
-    from interp.analysis import fourier, neurons
-    from interp.figures.cmd_neurons import run_key_frequencies
-    from interp.models import model_kind
-    from interp.run_analysis import select_epochs
-
-    key = key if key is not None else run_key_frequencies(run)
-    p, name = run.config.task.p, model_kind(run.config.model).number_embeddings
-    epochs = select_epochs(run.checkpoint_epochs, every)
-    norms, circles = [], []
-    for epoch in epochs:
-        W_E = run.weights(epoch)[name]
-        norms.append(fourier.embedding_frequency_norms(W_E, p))
-        circles.append(neurons.embedding_circles(W_E, p, key))
-    return EmbeddingHistory(epochs, torch.stack(norms), circles, key)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from interp.figures.cmd_neurons import open_run
     from interp.figures.export import write_figures
     from interp.figures.nanda import checkpoint_slider, embedding_circles_figure
+    from interp.figures.nanda_reads import run_embedding_history
 
     history = run_embedding_history(open_run(args.run_dir, args.out), args.every)
     epochs, circles = history.epochs, history.circles

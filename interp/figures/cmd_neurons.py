@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interp.cli import ArgumentParser, check_output_dir, check_positive
-from interp.errors import UserError, warn
+from interp.errors import UserError
 
 
 def open_run(run_dir: Path, out: Path):
@@ -45,63 +45,6 @@ def open_run(run_dir: Path, out: Path):
     return run
 
 
-def run_key_frequencies(run, activations=None) -> list[int]:
-    """The key frequencies of ``run``: the ones interp.analyze used (its cached
-    summary.json), else the final checkpoint's own, from ``activations`` (its
-    ``neuron_activations_grid``, [p, p, d_mlp]; computed here when None) by Nanda et al.'s
-    neuron clusters. UserError when there are none (the run has not grokked)."""
-    from interp.analysis import fourier
-    from interp.analysis.neurons import neuron_activations_grid
-    from interp.runs import ANALYSIS_DIR, RunFileError, read_json
-
-    p, summary = run.config.task.p, run.path / ANALYSIS_DIR / "summary.json"
-    if summary.is_file():
-        try:
-            return fourier.check_frequencies(
-                read_json(summary)["fourier"]["key_frequencies"]["used"], p)
-        except (RunFileError, UserError, KeyError, TypeError) as err:
-            if not isinstance(err, KeyError):  # a summary without the fourier analysis: quiet
-                warn(f"{summary}: no usable fourier key frequencies ({err}); taking them from "
-                     "the final checkpoint")
-    final = run.checkpoint_epochs[-1]
-    if activations is None:
-        activations = neuron_activations_grid(run.model(final), run.task())
-    key = fourier.key_frequencies_from_neurons(
-        fourier.cluster_neurons(fourier.neuron_frequency_fractions(activations, p)))
-    if not key:
-        raise UserError(f"{run.path}: the final checkpoint (epoch {final}) has no key "
-                        "frequencies (no cluster of Fourier neurons: it has not grokked); "
-                        "give a run that has grokked, or train one for more epochs")
-    return key
-
-
-def run_neuron_fits(run, epoch: int | None = None, top: int = 3,
-                    key: list[int] | None = None) -> dict:
-    """{k: NeuronFit or None} for each key frequency k in ``key`` (default: the run's,
-    ``run_key_frequencies``):
-    the fit on k's terms, at ``epoch`` (default: the final checkpoint), of the ``top`` largest
-    neurons of k's cluster at the final checkpoint (``neurons.top_cluster_neurons``); None
-    when no neuron belongs to k. UserError when ``epoch`` is not a checkpoint."""
-    from interp.analysis import neurons
-    from interp.runs import listed
-
-    epochs = run.checkpoint_epochs
-    final = epochs[-1]
-    epoch = final if epoch is None else epoch
-    if epoch not in epochs:
-        raise UserError(f"--epoch {epoch} is not a checkpoint of {run.path}; choose one of "
-                        f"{listed([str(e) for e in epochs])}")
-    task = run.task()
-    p, model = task.n_outputs, run.model(final)
-    final_acts = neurons.neuron_activations_grid(model, task)
-    key = key if key is not None else run_key_frequencies(run, final_acts)
-    chosen = neurons.top_cluster_neurons(final_acts, p, key, top)
-    acts = final_acts if epoch == final else neurons.neuron_activations_grid(
-        run.model(epoch, into=model), task)
-    return {k: neurons.fit_neuron_terms(acts, p, k, idx) if idx else None
-            for k, idx in chosen.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     from interp.figures.export import add_format_option
 
@@ -124,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from interp.figures.export import write_figures
     from interp.figures.nanda import neuron_figures
+    from interp.figures.nanda_reads import run_neuron_fits
 
     final = run.checkpoint_epochs[-1]
     epoch = final if args.epoch is None else args.epoch

@@ -55,8 +55,7 @@ def nanda_figures(result) -> dict[str, go.Figure]:
     the (a, b) grid with their fitted terms, the embedding circles per key frequency, and a
     slider through the checkpoints for the W_E Fourier norms and the circles."""
     from interp.figures import nanda
-    from interp.figures.cmd_embedding_circles import run_embedding_history
-    from interp.figures.cmd_neurons import run_neuron_fits
+    from interp.figures.nanda_reads import run_embedding_history, run_neuron_fits
 
     fourier = result.fourier
     if fourier is None or not fourier.key_frequencies:
