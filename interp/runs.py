@@ -811,6 +811,10 @@ class AnalysisStore:
         """Whether analysis ``name`` has cached anything here."""
         return (self.root / name).is_dir()
 
+    def holds_entry(self, name: str, epoch: int) -> bool:
+        """Whether analysis ``name`` has an entry (of any parameters) at ``epoch`` here."""
+        return self._paths(name, epoch)[0].is_file()
+
     def _paths(self, name: str, epoch: int) -> tuple[Path, Path]:
         stem = self.root / name / f"{epoch:0{EPOCH_DIGITS}d}"
         return stem.with_suffix(".json"), stem.with_suffix(".safetensors")

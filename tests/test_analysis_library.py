@@ -152,3 +152,18 @@ def test_the_analysis_options_are_checked_in_one_place():
                                                                      "correct_class"), "cpu")
     with pytest.raises(UserError, match="--every"):
         analysis_options(parser.parse_args(["--every", "0"]))
+
+
+def test_results_of_another_version_are_recomputed_with_one_warning(run_copy, capsys):
+    entries = sorted((run_copy / "analysis" / "representation").glob("*.json"))
+    for entry in entries:
+        record = json.loads(entry.read_text())
+        record["params"]["version"] = 0  # as an older interp wrote it
+        entry.write_text(json.dumps(record))
+    assert load_analysis(run_copy).representation is None  # reading never recomputes
+    assert "left out (python -m interp.analyze --only representation" in capsys.readouterr().err
+    result = analyse_run(run_copy, ["representation"], quiet=True)
+    err = capsys.readouterr().err
+    assert err.count("computed by another version or with other options; recomputing") == 1
+    assert result.representation.computed == len(entries) == 4
+    assert json.loads(entries[0].read_text())["params"]["version"] != 0

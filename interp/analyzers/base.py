@@ -180,12 +180,20 @@ class Context:
         from interp.runs import RunFileError
 
         try:
-            return self.store.load(name, epoch, params, layout.problem)
+            entry = self.store.load(name, epoch, params, layout.problem)
         except RunFileError as err:
             if str(err) not in self._warned:
                 self._warned.add(str(err))
                 warn(f"recomputing a damaged analysis result: {err}")
             return None
+        if entry is None and params is not None and self.store.holds_entry(name, epoch):
+            if name not in self._warned:  # once per analysis
+                self._warned.add(name)
+                what = ("left out (python -m interp.analyze --only " + name + " recomputes "
+                        "them)") if self.read_only else "recomputing them"
+                warn(f"{self.store.root / name}: cached results computed by another version "
+                     f"or with other options; {what}")
+        return entry
 
     def template(self) -> torch.nn.Module:
         """A model of this run (whatever weights it last held), for names and shapes."""
