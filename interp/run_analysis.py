@@ -123,6 +123,14 @@ def load_analysis(run, analysis_dir: Path | None = None) -> RunAnalysis:
                     quiet=True)
 
 
+def check_out_outside_run(out: Path, run_dir: Path) -> None:
+    """UserError unless a figure command's ``out`` lies outside the run ``run_dir`` (figure
+    commands never write into a run)."""
+    if Path(out).resolve().is_relative_to(Path(run_dir).resolve()):
+        raise UserError(f"--out {out} lies inside the run {run_dir}; figure commands never "
+                        "write into a run: choose an --out outside it")
+
+
 def cached_analysis(run_dir: Path, name: str, out: Path, analysis_dir: Path | None = None
                     ) -> RunAnalysis:
     """``load_analysis`` for a figure command writing into ``out``, which must lie outside
@@ -132,9 +140,7 @@ def cached_analysis(run_dir: Path, name: str, out: Path, analysis_dir: Path | No
     from interp.runs import Run
 
     run = Run.load(run_dir)
-    if Path(out).resolve().is_relative_to(run.path.resolve()):
-        raise UserError(f"--out {out} lies inside the run {run.path}; figure commands never "
-                        "write into a run: choose an --out outside it")
+    check_out_outside_run(out, run.path)
     check_output_dir(out)
     result = load_analysis(run, analysis_dir)
     if result.results.get(name) is None:

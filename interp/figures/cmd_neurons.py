@@ -26,6 +26,7 @@ def open_run(run_dir: Path, out: Path):
     trained on modular addition or subtraction with checkpoints and that ``out`` lies
     outside it; UserError (one line) otherwise."""
     from interp.analysis.modular import COMBINATIONS, applies_to
+    from interp.run_analysis import check_out_outside_run
     from interp.runs import Run
 
     run = Run.load(run_dir)
@@ -39,9 +40,7 @@ def open_run(run_dir: Path, out: Path):
     if not run.checkpoint_epochs:
         raise UserError(f"{run.path} has no checkpoints yet; train it first "
                         f"(python -m interp.train --out {run.path} --resume)")
-    if Path(out).resolve().is_relative_to(run.path.resolve()):
-        raise UserError(f"--out {out} lies inside the run {run.path}; figure commands never "
-                        "write into a run: choose an --out outside it")
+    check_out_outside_run(out, run.path)
     return run
 
 
