@@ -6,11 +6,17 @@ report; for a directory of runs (a sweep), also one table of them all.
     python -m interp.analyze checkpoints/liu-phases    # every run, plus the sweep table
     python -m interp.analyze checkpoints/liu-phases --table-only    # the table alone
 
+    python -m interp.analyze checkpoints/nanda-p113 --only llc --only sharpness
+
 Every analysis that applies to the run (fourier: Nanda et al.'s Fourier structure and
 progress measures; representation: Liu et al.'s RQI; lazy_rich: Kumar et al.'s
 lazy-versus-rich diagnostics) runs over the checkpoints, one model in memory at a time, and
 each checkpoint's results are cached under RUN/analysis/, so a second call computes only new
 checkpoints; it can run while training is still writing (it reads complete files only).
+Two analyses run on request (--only), since they cost minutes where the others cost
+seconds: llc, the local learning coefficient (SGLD chains around each checkpoint, Lau et al.
+2023), and sharpness, the top eigenvalue of the training loss's Hessian; once cached, every
+later call reads them into the summary and report.
 Writes RUN/analysis/summary.json and a self-contained RUN/analysis/report.html, and prints a
 short summary. A damaged checkpoint is skipped with a warning naming it.
 
@@ -69,6 +75,18 @@ def describe(result: RunAnalysis) -> str:
                      + "; ".join(f"kernel distance ({kind}, {lazy['probes_used']} probes) > 0.5 at "
                                  f"epoch {format_epoch(lazy[f'kernel_distance_above_half/{kind}'])}"
                                  for kind in lazy["kernels"]))
+    if result.llc is not None:
+        llc = result.llc
+        lines.append(f"LLC {llc.final:.3g} at the last checkpoint, peak at epoch "
+                     f"{format_epoch(llc.peak_epoch)} ({llc.settings.chains} chains x "
+                     f"{llc.settings.draws} draws, step size {llc.settings.step_size:g}, "
+                     f"n*beta {llc.nbeta:.4g})")
+    if result.sharpness is not None:
+        sharp = result.sharpness
+        lines.append(f"sharpness (top Hessian eigenvalue) {sharp.final:.4g} at the last "
+                     f"checkpoint, largest {sharp.maximum:.4g} at epoch "
+                     f"{format_epoch(sharp.peak_epoch)}" if sharp.final is not None else
+                     "sharpness: missing at the last checkpoint (see the warnings)")
     for name, why in result.not_applicable.items():
         lines.append(f"{name}: not applicable ({why})")
     lines.append(f"report: {result.report_path}")
@@ -80,8 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", type=Path, help="a run directory, or a directory of runs")
     parser.add_argument("--only", action="append", choices=ANALYSES,
                         help="compute only this analysis (repeatable; lazy_rich brings "
-                             "fourier); the others already cached stay in the summary and "
-                             "report")
+                             "fourier; llc and sharpness run only when named here); the "
+                             "others already cached stay in the summary and report")
     add_analysis_arguments(parser)
     parser.add_argument("--out", type=Path,
                         help="output directory (default RUN/analysis; for a directory of "

@@ -6,6 +6,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from interp.errors import UserError
@@ -120,6 +121,48 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoints evaluated together with stacked weights (one-layer "
                              "transformers; default: as many as fit in half the free GPU "
                              "memory on CUDA, 1 on CPU)")
+    llc = parser.add_argument_group(
+        "llc (--only llc): the SGLD sampler; defaults per model kind, calibrated (see "
+        "interp/analysis/llc.py)")
+    for flag, kind, what in LLC_FLAGS:
+        llc.add_argument(flag, type=kind, metavar=kind.__name__.upper(), help=what)
+    sharpness = parser.add_argument_group("sharpness (--only sharpness): Lanczos on "
+                                          "Hessian-vector products")
+    for flag, kind, what in SHARPNESS_FLAGS:
+        sharpness.add_argument(flag, type=kind, help=what,
+                               metavar="N|all" if kind is _examples else kind.__name__.upper())
+
+
+def _examples(value: str) -> int | str:
+    """--sharpness-examples: a count, or "all"."""
+    return value if value == "all" else int(value)
+
+
+# (flag, type, help): each sets the field of its name in SGLDOverrides / SharpnessOverrides
+LLC_FLAGS = (
+    ("--llc-step-size", float, "SGLD step size epsilon"),
+    ("--llc-nbeta", float, "inverse temperature n*beta (default n / log n)"),
+    ("--llc-localization", float, "strength gamma of the pull back to the checkpoint"),
+    ("--llc-chains", int, "chains per checkpoint (sampled together)"),
+    ("--llc-draws", int, "draws per chain kept after the burn-in"),
+    ("--llc-burn-in", int, "steps discarded at the start of each chain"),
+    ("--llc-batch-size", int, "minibatch rows per SGLD step"),
+    ("--llc-seed", int, "seed of the chains' noise and minibatches"))
+SHARPNESS_FLAGS = (
+    ("--sharpness-tolerance", float, "stop when the Ritz residual is below this fraction of "
+                                     "the eigenvalue (default 1e-3)"),
+    ("--sharpness-max-matvecs", int, "most Hessian-vector products per checkpoint"),
+    ("--sharpness-examples", _examples, "training examples the loss averages (a seeded "
+                                        "subset), or 'all' (the default)"),
+    ("--sharpness-seed", int, "seed of the Lanczos start vector and the subset"))
+
+
+def _overrides(args: argparse.Namespace, flags, kind):
+    """The ``kind`` (an overrides dataclass) holding the ``flags`` given on the command line
+    (``--llc-step-size`` sets ``step_size``)."""
+    return kind(**{flag[2:].split("-", 1)[1].replace("-", "_"): getattr(
+        args, flag[2:].replace("-", "_")) for flag, _, _ in flags
+        if getattr(args, flag[2:].replace("-", "_")) is not None})
 
 
 def analysis_options(args: argparse.Namespace):
@@ -129,12 +172,18 @@ def analysis_options(args: argparse.Namespace):
     if args.probes < 2:
         raise UserError(f"--probes must be at least 2, got {args.probes}")
     check_positive("--checkpoint-batch", args.checkpoint_batch)
+    from interp.analysis.llc import FALLBACK, SGLDOverrides
+    from interp.analysis.sharpness import SharpnessOverrides, resolve_sharpness
     from interp.analyzers import Options
     from interp.train.loop import resolve_device
 
+    llc = _overrides(args, LLC_FLAGS, SGLDOverrides)
+    replace(FALLBACK, **{k: v for k, v in vars(llc).items() if v is not None}).validate()
+    sharpness = _overrides(args, SHARPNESS_FLAGS, SharpnessOverrides)
+    resolve_sharpness(sharpness)  # UserError naming the flag
     return Options(device=str(resolve_device(args.device)), probes=args.probes,
                    kernels=tuple(dict.fromkeys(args.kernels)),
-                   checkpoint_batch=args.checkpoint_batch)
+                   checkpoint_batch=args.checkpoint_batch, llc=llc, sharpness=sharpness)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:

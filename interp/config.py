@@ -621,6 +621,9 @@ class OptimConfig:
     at every forward (gradients taken at the perturbed weights, applied to the clean ones).
     ``grad_filter``: ``ema`` (h <- alpha h + (1 - alpha) g) or ``ma`` (mean of the last
     ``filter_window`` gradients) added to the gradient times ``filter_lamb``.
+    ``orthogonal_grad``: Prieto et al.'s perpendicular gradient: each weight tensor's gradient
+    has its component along that tensor removed (and is rescaled to its own norm) before the
+    gradient filters and the update (``interp.analysis.stability.orthogonal_gradient``).
     """
 
     name: str = "adamw"
@@ -635,6 +638,7 @@ class OptimConfig:
     filter_alpha: float = 0.98
     filter_lamb: float = 2.0
     filter_window: int = 100
+    orthogonal_grad: bool = False
 
     def validate(self) -> None:
         _require(self.name in OPTIMIZERS, f"optim.name: unknown optimizer {self.name!r}; "
@@ -735,10 +739,12 @@ def _log_spaced(epochs: int, points: int) -> frozenset[int]:
 class ObjectiveConfig:
     """What is minimised: the loss on the model's outputs, and how outputs are formed.
 
-    ``loss``: ``cross_entropy`` (class targets) or ``mse``. ``loss_dtype``: the precision
-    the loss is computed in (Nanda et al. use float64). ``centered`` and ``alpha``: the
-    output scale of Chizat et al. / Kumar et al.: with ``centered`` the model trained is
-    alpha * (f(theta) - f(theta_0)); without it, plain f (alpha must then be 1).
+    ``loss``: ``cross_entropy`` or ``stablemax`` (class targets; StableMax cross-entropy,
+    Prieto et al. 2025) or ``mse``. ``loss_dtype``: the precision the loss is computed in
+    (Nanda et al. use float64; in float32 softmax cross-entropy can collapse to exactly 0,
+    Prieto et al.). ``centered`` and ``alpha``: the output scale of Chizat et al. / Kumar
+    et al.: with ``centered`` the model trained is alpha * (f(theta) - f(theta_0)); without
+    it, plain f (alpha must then be 1).
     ``alpha_weight_decay``: what the learning-rate rescaling (1/alpha, Adam family; 1/alpha^2,
     sgd) does to the weight decay. ``scaled`` (the default): the decay is applied with the
     rescaled learning rate, so the shrink per step (AdamW's decoupled lr * wd * w, sgd's
@@ -759,8 +765,8 @@ class ObjectiveConfig:
     linearized: bool = False
 
     def validate(self) -> None:
-        _require(self.loss in ("cross_entropy", "mse"),
-                 f"objective.loss must be 'cross_entropy' or 'mse', got {self.loss!r}")
+        _require(self.loss in ("cross_entropy", "stablemax", "mse"), "objective.loss must be "
+                 f"'cross_entropy', 'stablemax' or 'mse', got {self.loss!r}")
         _require(self.loss_dtype in ("float32", "float64"),
                  f"objective.loss_dtype must be 'float32' or 'float64', got {self.loss_dtype!r}")
         _require(self.alpha >= 1 / MAX_MAGNITUDE, f"objective.alpha must be at least "
@@ -814,7 +820,7 @@ class RunConfig:
         check_reads(self.model, self.task)
         _require(self.objective.loss == "mse" or not self.task.regression,
                  f"objective.loss: task.kind {self.task.kind!r} has real-valued targets; set "
-                 "objective.loss=mse (cross_entropy needs class labels)")
+                 f"objective.loss=mse ({self.objective.loss} needs class labels)")
 
     def resolved(self) -> RunConfig:
         """This config validated, with ``schedule.epochs`` derived from a step budget

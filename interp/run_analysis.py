@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from interp.errors import UserError, warn
 
-ANALYSES = ("fourier", "representation", "lazy_rich")  # interp.analyzers.ANALYZERS' names
+# interp.analyzers.ANALYZERS' names (kept here so the CLI lists them without importing torch)
+ANALYSES = ("fourier", "representation", "lazy_rich", "llc", "sharpness")
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
 SWEEP_OUTPUTS = ("sweep.csv", "sweep-report.html")
@@ -29,8 +30,8 @@ SWEEP_OUTPUTS = ("sweep.csv", "sweep-report.html")
 @dataclass
 class RunAnalysis:
     """A run's analyses: its metrics, landmarks and phases, and each analysis's result
-    (``fourier``, ``representation``, ``lazy_rich``: None when not computed or not
-    applicable; ``not_applicable`` says why an analysis does not apply)."""
+    (``fourier``, ``representation``, ``lazy_rich``, ``llc``, ``sharpness``: None when not
+    computed or not applicable; ``not_applicable`` says why an analysis does not apply)."""
 
     run: Any  # interp.runs.Run
     metrics: Any  # pandas DataFrame, one row per evaluation
@@ -57,6 +58,17 @@ class RunAnalysis:
     def lazy_rich(self):
         """Kumar et al.'s lazy-versus-rich diagnostics (``AnalyzerResult``)."""
         return self.results.get("lazy_rich")
+
+    @property
+    def llc(self):
+        """The local learning coefficient per checkpoint, with its chains (``LLCResult``)."""
+        return self.results.get("llc")
+
+    @property
+    def sharpness(self):
+        """The top eigenvalue of the training loss's Hessian per checkpoint
+        (``SharpnessResult``)."""
+        return self.results.get("sharpness")
 
     @property
     def computed(self) -> int:
@@ -231,13 +243,18 @@ def _previous_summary(store) -> dict[str, Any]:
 
 
 def _recorded_options(previous: dict[str, Any], options):
-    """The analysis options the cached lazy_rich entries were computed with (probes,
-    kernels), as the previous summary records them; ``options`` (or the defaults) else."""
-    from dataclasses import replace
-
+    """The analysis options the cached entries were computed with (lazy_rich's probes and
+    kernels, the llc and sharpness settings), as the previous summary records them;
+    ``options`` (or the defaults) else."""
     from interp.analyzers import Options
 
     base = options or Options()
+    for name in ("llc", "sharpness"):
+        entry = previous.get(name)
+        overrides = recorded_settings(name, entry.get("settings")) if isinstance(
+            entry, dict) else None
+        if overrides is not None:
+            base = replace(base, **{name: overrides})
     lazy = previous.get("lazy_rich")
     if not isinstance(lazy, dict):
         return base
@@ -247,6 +264,30 @@ def _recorded_options(previous: dict[str, Any], options):
     if isinstance(kernels, list) and kernels and all(isinstance(k, str) for k in kernels):
         base = replace(base, kernels=tuple(kernels))
     return base
+
+
+def recorded_settings(name: str, entry: Any):
+    """The ``--llc-*`` or ``--sharpness-*`` overrides (analysis ``name``) that reproduce the
+    settings a summary recorded (``entry``: its ``settings`` object), or None if ``entry``
+    is not such an object."""
+    from dataclasses import fields
+
+    from interp.analysis.llc import FALLBACK, SGLDOverrides
+    from interp.analysis.sharpness import SharpnessOverrides, resolve_sharpness
+
+    kind = SGLDOverrides if name == "llc" else SharpnessOverrides
+    names = [f.name for f in fields(kind)]
+    if not isinstance(entry, dict) or set(entry) != set(names):
+        return None
+    overrides = kind(**entry)
+    try:
+        if name == "llc":
+            replace(FALLBACK, **{k: v for k, v in entry.items() if v is not None}).validate()
+        else:
+            resolve_sharpness(overrides)
+    except (UserError, TypeError):
+        return None
+    return overrides
 
 
 def analyse_sweep(sweep, out: Path, analysis_dir: Path | None) -> str:

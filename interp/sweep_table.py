@@ -16,9 +16,11 @@ An axis that is a seed (``is_seed``) repeats the others' points: figures pool ov
 
 The table's row of a run: its name, axis values, seeds, Liu et al.'s phase
 (``interp.analysis.phases``), the learning-curve landmarks (``interp.analysis.curves``),
-final losses and accuracies, and every scalar of the run's ``analysis/summary.json`` when
-``interp.analyze`` wrote one. A run that cannot be read is skipped with a warning; a run
-that diverged is a row like any other, of phase ``diverged``.
+final losses and accuracies, the final value of each stability diagnostic the trainer
+recorded (``RECORDED_COLUMNS``), and every scalar of the run's ``analysis/summary.json`` when
+``interp.analyze`` wrote one (``llc.llc_peak_epoch``, ``sharpness.sharpness_max``, ...). A
+run that cannot be read is skipped with a warning; a run that diverged is a row like any
+other, of phase ``diverged``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ LANDMARK_COLUMNS = ("train_acc_99", "test_acc_99", "accuracy_gap", "train_loss_l
                     "loss_half_gap", "test_loss_peak", "test_acc_50", "loss_threshold",
                     "final_epoch", "final_train_loss", "final_test_loss", "final_train_acc",
                     "final_test_acc")
+# metrics the trainer records for some runs (numerical stability, classification): the
+# table holds each one's final value as final_NAME, where runs have it
+RECORDED_COLUMNS = ("softmax_collapse", "grad_weight_cosine")
 # summary.json entries the table already holds (computed from the metrics) or that are
 # bookkeeping, not results
 _SUMMARY_SKIPPED = {"run", "path", "preset", "complete", "landmarks", "learning_phase",
@@ -244,11 +249,13 @@ def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, An
     for column in ("train_loss", "test_loss"):
         marks[f"final_{column}"] = (float(numeric(metrics, column).iloc[-1])
                                     if column in metrics and not metrics.empty else None)
+    recorded = {f"final_{column}": float(numeric(metrics, column).iloc[-1])
+                for column in RECORDED_COLUMNS if column in metrics and not metrics.empty}
     phase = learning_phase(metrics)
     seeds = {k: v for k, v in flat_config(run.config).items() if is_seed(k) and k not in point}
     return {"run": run.name, **point, **seeds,
             "phase": phase.name if phase is not None else None,
-            **{column: marks[column] for column in LANDMARK_COLUMNS},
+            **{column: marks[column] for column in LANDMARK_COLUMNS}, **recorded,
             "phase_train_step": phase.train_step if phase is not None else None,
             "phase_test_step": phase.test_step if phase is not None else None,
             "phase_max_gap": phase.max_gap if phase is not None else None,

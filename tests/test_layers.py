@@ -29,6 +29,7 @@ LAYER_OF = {
     "interp.figures": "figures",
     "interp.run_analysis": "figures",  # the analysis library: it writes the report
     "interp.cli": "cli", "interp.analyze": "cli", "interp.bench": "cli", "interp.sweep": "cli",
+    "interp.llc_calibration": "cli",
     "interp.train.__main__": "cli", "interp.figures.__main__": "cli",
     "interp.figures.run_options": "cli",  # the figure commands' shared options
 }

@@ -57,6 +57,13 @@ _EXPORTS = {
                      "circle_frequencies"), "representation"),
     **dict.fromkeys(("landmarks", "first_epoch", "format_epoch", "threshold_accuracy"),
                     "curves"),
+    **dict.fromkeys(("SGLDSettings", "SGLDOverrides", "LLCEstimate", "ChainAgreement",
+                     "sample_llc", "chain_agreement", "resolve_settings"), "llc"),
+    **dict.fromkeys(("SharpnessSettings", "SharpnessOverrides", "resolve_sharpness",
+                     "TopEigenvalue", "hessian_vector_product", "top_hessian_eigenvalue",
+                     "training_loss"), "sharpness"),
+    **dict.fromkeys(("softmax_collapse", "grad_weight_cosine", "orthogonal_gradient"),
+                    "stability"),
     "phases_skip_reason": "progress",
     "learning_phase": "phases",
 }

@@ -45,7 +45,7 @@ LOSS_THRESHOLD = -math.log(ACCURACY_THRESHOLD)  # cross-entropy
 MSE_LOSS_FRACTION = 0.01  # of the first train loss: the MSE loss landmarks
 LOSS_FRACTION = 0.5  # of the loss at the first evaluation: the relative loss landmarks
 REGRESSION_TOLERANCE = 1e-3  # squared error per example: Omnigrok's threshold accuracy
-LOSS_RULES = {"cross_entropy": "-ln 0.99",
+LOSS_RULES = {"cross_entropy": "-ln 0.99", "stablemax": "-ln 0.99",  # both -log p(label)
               "mse": f"{MSE_LOSS_FRACTION:.0%} of the first train loss"}
 ACCURACY_RULES = {"class": "argmax is the label", "integer": "rounded output is the label",
                   "real": f"squared error below {REGRESSION_TOLERANCE:g} (Omnigrok; "
@@ -71,11 +71,12 @@ def threshold_accuracy(outputs: torch.Tensor, targets: torch.Tensor,
 
 def loss_threshold(metrics: pd.DataFrame, loss: str = "cross_entropy") -> float | None:
     """The loss the ``*_loss_low`` landmarks wait for (module docstring): -ln 0.99 for
-    ``cross_entropy``; for ``mse`` ``MSE_LOSS_FRACTION`` of the first finite train loss
-    (None without a positive one)."""
+    ``cross_entropy`` and ``stablemax`` (each is -log of the label's probability); for
+    ``mse`` ``MSE_LOSS_FRACTION`` of the first finite train loss (None without a positive
+    one)."""
     if loss not in LOSS_RULES:
         raise ValueError(f"loss {loss!r} is not one of {sorted(LOSS_RULES)}")
-    if loss == "cross_entropy":
+    if loss != "mse":
         return LOSS_THRESHOLD
     first = _first_finite(metrics, "train_loss")
     return MSE_LOSS_FRACTION * first if first is not None and first > 0 else None

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from interp.errors import warn
+
+if TYPE_CHECKING:
+    from interp.analysis.llc import SGLDOverrides
+    from interp.analysis.sharpness import SharpnessOverrides
 
 Record = dict[str, Any]
 Tensors = dict[str, torch.Tensor]
@@ -109,6 +113,20 @@ class Options:
     probe_seed: int = 0
     kernels: tuple[str, ...] = ("correct_class",)
     checkpoint_batch: int | None = None  # checkpoints evaluated together; see batch_size
+    llc: SGLDOverrides = field(default_factory=lambda: _overrides("llc"))  # --llc-*
+    sharpness: SharpnessOverrides = field(  # --sharpness-*
+        default_factory=lambda: _overrides("sharpness"))
+
+
+def _overrides(analysis: str):
+    """No change to the defaults of ``analysis`` (``llc`` or ``sharpness``)."""
+    if analysis == "llc":
+        from interp.analysis.llc import SGLDOverrides
+
+        return SGLDOverrides()
+    from interp.analysis.sharpness import SharpnessOverrides
+
+    return SharpnessOverrides()
 
 
 @dataclass

@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alpha-sweep": ("interp.figures.cmd_alpha_sweep",
                     "Test and train loss of the transformer trained at several output scales "
                     "alpha (Kumar et al. Fig. 5b)."),
+    "stability": ("interp.figures.cmd_stability",
+                  "Prieto et al.'s numerical-stability figure of a sweep: test accuracy, "
+                  "softmax collapse and the gradient-weight cosine per loss/dtype/orthogonal-"
+                  "gradient variant, the seeds' mean and range."),
     "phase-diagram": ("interp.figures.cmd_sweep:phase_diagram_main",
                       "A sweep's phase diagram (Liu et al.): the majority phase of the runs at "
                       "each point of two axes."),

@@ -58,7 +58,8 @@ def add_landmarks(fig: go.Figure, landmarks: dict[str, int | None] | None) -> No
                       annotation_bgcolor=LABEL_BACKGROUND)
 
 
-def _lines(fig, frame, columns, names, row=None, col=None, secondary_y=None):
+def add_lines(fig, frame, columns, names, row=None, col=None, secondary_y=None):
+    """One line per column of ``frame`` present (against its epoch), named ``names``."""
     for column, name in zip(columns, names, strict=True):
         if column in frame:
             trace = go.Scatter(x=frame["epoch"], y=frame[column], name=name, mode="lines")
@@ -72,8 +73,8 @@ def loss_and_accuracy(metrics: pd.DataFrame, phases=None, landmarks=None,
                       title: str = "Loss and accuracy") -> go.Figure:
     """Train/test loss (log scale) and accuracy over epochs, with phases shaded."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    _lines(fig, metrics, ["train_loss", "test_loss"], ["train loss", "test loss"], 1, 1)
-    _lines(fig, metrics, ["train_acc", "test_acc"], ["train acc", "test acc"], 1, 2)
+    add_lines(fig, metrics, ["train_loss", "test_loss"], ["train loss", "test loss"], 1, 1)
+    add_lines(fig, metrics, ["train_acc", "test_acc"], ["train acc", "test acc"], 1, 2)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_xaxes(title_text="epoch")
     add_phases(fig, phases, metrics)
@@ -97,8 +98,8 @@ def progress_losses(metrics: pd.DataFrame, measures: pd.DataFrame, phases=None
                     ) -> go.Figure:
     """Restricted loss beside test loss, excluded loss beside train loss (log scale)."""
     fig = go.Figure()
-    _lines(fig, metrics, ["train_loss", "test_loss"], ["train loss", "test loss"])
-    _lines(fig, measures, ["restricted_loss", "excluded_loss"],
+    add_lines(fig, metrics, ["train_loss", "test_loss"], ["train loss", "test loss"])
+    add_lines(fig, measures, ["restricted_loss", "excluded_loss"],
            ["restricted loss (test)", "excluded loss (train)"])
     fig.update_yaxes(type="log", title_text="cross-entropy")
     fig.update_xaxes(title_text="epoch")
@@ -114,8 +115,8 @@ def excluded_per_frequency(measures: pd.DataFrame, phases=None) -> go.Figure:
     """Excluded loss with one key frequency removed at a time."""
     fig = go.Figure()
     columns = [c for c in measures if c.startswith("excluded_loss/")]
-    _lines(fig, measures, columns, [f"without k={c.split('/')[1]}" for c in columns])
-    _lines(fig, measures, ["excluded_loss"], ["without all key frequencies"])
+    add_lines(fig, measures, columns, [f"without k={c.split('/')[1]}" for c in columns])
+    add_lines(fig, measures, ["excluded_loss"], ["without all key frequencies"])
     fig.update_yaxes(type="log", title_text="train cross-entropy")
     fig.update_xaxes(title_text="epoch")
     add_phases(fig, phases, measures)
@@ -128,9 +129,9 @@ def excluded_per_frequency(measures: pd.DataFrame, phases=None) -> go.Figure:
 def sparsity_and_weights(measures: pd.DataFrame, phases=None) -> go.Figure:
     """Gini coefficients of the W_E and W_L Fourier norms, and the sum of squared weights."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    _lines(fig, measures, ["gini_embed", "gini_unembed"],
+    add_lines(fig, measures, ["gini_embed", "gini_unembed"],
            ["Gini of W_E Fourier norms", "Gini of W_L Fourier norms"], secondary_y=False)
-    _lines(fig, measures, ["sum_squared_weights"], ["sum of squared weights"],
+    add_lines(fig, measures, ["sum_squared_weights"], ["sum of squared weights"],
            secondary_y=True)
     fig.update_yaxes(title_text="Gini coefficient", secondary_y=False)
     fig.update_yaxes(title_text="sum of squared weights", secondary_y=True)

@@ -1,7 +1,8 @@
 """The HTML pages ``interp.analyze`` writes: one report per run, one per sweep.
 
 Each analyzer that ran contributes figures; the figure builders live in
-``figures.progress`` (Nanda et al.), ``figures.lazy_rich`` (Kumar et al.),
+``figures.progress`` (Nanda et al.), ``figures.landscape`` (LLC, sharpness, numerical
+stability), ``figures.lazy_rich`` (Kumar et al.),
 ``figures.model_curves`` (the other papers' models) and ``figures.sweep`` (sweeps).
 """
 
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from interp.figures import landscape, model_curves
 from interp.figures import lazy_rich as lazy_figs
-from interp.figures import model_curves
 from interp.figures import progress as figs
 from interp.figures.export import html_report, html_table
 
@@ -105,10 +106,33 @@ def model_figures(result) -> dict[str, go.Figure]:
     return out
 
 
+def landscape_figures(result) -> dict[str, go.Figure]:
+    """The LLC with its chains, the sharpness and the numerical-stability diagnostics of a
+    run, those it has (computed, or recorded by the trainer)."""
+    phases = result.phases.to_dict() if result.phases is not None else None
+    marks, metrics = result.landmarks.to_dict(), result.metrics
+    out = {}
+    llc = result.llc
+    if llc is not None and not llc.measures.empty:
+        sgld = llc.settings
+        settings = (f"{sgld.chains} chains x {sgld.draws} draws, step size {sgld.step_size:g}, "
+                    f"localization {sgld.localization:g}, n*beta {llc.nbeta:.4g}")
+        out["llc"] = landscape.llc_figure(llc.measures, metrics, phases, marks, settings)
+        init = dict(zip(llc.measures["epoch"].astype(int), llc.measures["init_loss"],
+                        strict=True))
+        out["llc_chains"] = landscape.chain_traces_figure(llc.traces, init, sgld.burn_in)
+    sharpness = result.sharpness
+    if sharpness is not None and not sharpness.measures.empty:
+        out["sharpness"] = landscape.sharpness_figure(sharpness.measures, metrics, phases, marks)
+    if "softmax_collapse" in metrics or "grad_weight_cosine" in metrics:
+        out["stability"] = landscape.stability_figure(metrics, phases, marks)
+    return out
+
+
 def all_figures(result, lazy_baseline=None) -> dict[str, go.Figure]:
     """Every figure of one analysed run, by file name."""
-    return {**progress_figures(result), **nanda_figures(result), **model_figures(result),
-            **lazy_rich_figures(result, lazy_baseline)}
+    return {**progress_figures(result), **landscape_figures(result), **nanda_figures(result),
+            **model_figures(result), **lazy_rich_figures(result, lazy_baseline)}
 
 
 def _summary_rows(result) -> list[tuple[str, object]]:
@@ -150,7 +174,16 @@ def _summary_rows(result) -> list[tuple[str, object]]:
                   epoch(fourier.summary.get("restricted_loss_below_1")))]
         rows += [(f"final {name} (epoch {fourier.final_epoch})", f"{value:.4g}")
                  for name, value in final.scalars.items()]
-    for name in ("representation", "lazy_rich"):
+    if result.llc is not None:
+        sgld = result.llc.settings
+        rows.append(("llc: sampler", f"SGLD, {sgld.chains} chains x {sgld.draws} draws after "
+                     f"{sgld.burn_in} burn-in steps, step size {sgld.step_size:g}, localization "
+                     f"{sgld.localization:g}, n*beta {result.llc.nbeta:.4g}, batch "
+                     f"{sgld.batch_size or 'full'}, seed {sgld.seed}"))
+        if result.llc.disagreed:
+            rows.append(("llc: chains disagree at epochs",
+                         ", ".join(map(str, result.llc.disagreed))))
+    for name in ("representation", "lazy_rich", "llc", "sharpness"):
         for key, value in s.get(name, {}).items():
             if not isinstance(value, dict | list):
                 rows.append((f"{name}: {key}", f"{value:.4g}" if isinstance(value, float)
@@ -163,6 +196,9 @@ SECTIONS = [
     ("Learning curves", ["loss_accuracy"]),
     ("Progress measures (Nanda et al.)", ["restricted_excluded", "excluded_per_frequency",
                                           "gini_weight_norm"]),
+    ("Local learning coefficient", ["llc", "llc_chains"]),
+    ("Sharpness", ["sharpness"]),
+    ("Numerical stability (Prieto et al.)", ["stability"]),
     ("Embedding and unembedding in the Fourier basis",
      ["embedding_fourier", "embedding_fourier_over_time", "unembed_fourier_over_time",
       "embedding_circles", "embedding_slider"]),

@@ -25,7 +25,8 @@ from interp.sweep_table import Axis, metric_spread, phase_cells
 
 PHASE_COLOURS = {"comprehension": "#2ca02c", "grokking": "#1f77b4",
                  "memorisation": "#d62728", "confusion": "#9467bd", "diverged": "#7f7f7f"}
-LOSS_NAMES = {"cross_entropy": "cross-entropy", "mse": "MSE"}  # objective.loss -> panel name
+LOSS_NAMES = {"cross_entropy": "cross-entropy", "stablemax": "StableMax cross-entropy",
+              "mse": "MSE"}  # objective.loss -> panel name
 LOG_SPAN = 10  # a curve's values, all positive, spanning this factor or more: a log y axis
 
 

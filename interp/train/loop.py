@@ -25,6 +25,12 @@ catch up on their own. The complete training state is saved atomically at every 
 and at least every ``resume_every_s`` seconds, and a resumed run reaches the same weights,
 bit for bit on CPU, as an uninterrupted one.
 
+Every evaluation of runs with class targets also records Prieto et al.'s numerical-stability
+diagnostics (``interp.analysis.stability``): ``softmax_collapse`` and ``grad_weight_cosine``,
+the latter from the gradient of the training loss on the whole training set: the evaluation
+step's own gradient in full-batch training, else one computed apart (``torch.autograd.grad``:
+the training state, the gradient buffer included, is untouched).
+
 A run whose loss becomes NaN or infinite does not disturb the others (runs share no weights
 and each loss reaches only its own): its metrics record null from then on, and it trains on.
 """
@@ -41,6 +47,7 @@ from pathlib import Path
 
 import torch
 
+from interp.analysis.stability import grad_weight_cosine, softmax_collapse
 from interp.config import RunConfig, TaskSizes
 from interp.errors import UserError, warn
 from interp.files import reserve_open_files
@@ -339,6 +346,16 @@ class _StackedWeights:
         return [{name: value[i] for name, value in weights.items()} for i in range(count)]
 
 
+@dataclass(frozen=True)
+class _TrainPass:
+    """Every run's outputs [M, n, C] and loss [M] on its training rows, and the loss's
+    gradient [M, P] (None when not needed: targets not classes)."""
+
+    outputs: torch.Tensor
+    losses: torch.Tensor
+    grad: torch.Tensor | None
+
+
 class _Loop:
     """The epoch loop of a stack; holds the live objects so each piece reads as one short
     method."""
@@ -352,6 +369,7 @@ class _Loop:
         self.loss = config.objective.loss
         self.loss_dtype = getattr(torch, config.objective.loss_dtype)
         self.target_type = members[0].task.target_type
+        self.diagnose = self.target_type == "class"  # the numerical-stability diagnostics
         template = build_model(config.model, members[0].task, device)
         name_of = {id(v): k for k, v in template.state_dict(keep_vars=True).items()}
         runs = [RunOptimizer.of(c.optim, learning_rate_scale(c.objective, c.optim.name),
@@ -421,8 +439,8 @@ class _Loop:
 
     def step(self, rows: StackedRows, step: int, evaluate_epoch: int | None = None) -> None:
         """One optimiser step of every run on its ``rows``; with ``evaluate_epoch``, record
-        the pre-step metrics first, reusing this step's outputs for the training set (not
-        under weight noise: those outputs are of the perturbed weights)."""
+        the pre-step metrics first, reusing this step's outputs and gradient for the training
+        set (not under weight noise: those are of the perturbed weights)."""
         variants = self.variants
         noisy = variants is not None and any(variants.weight_noise)
         with variants.perturbed_weights() if noisy else nullcontext():
@@ -430,31 +448,48 @@ class _Loop:
             losses = rows.losses(outputs, self.loss, self.loss_dtype)
             losses.sum().backward()  # runs share no weights: each gets its own loss's gradient
         if evaluate_epoch is not None:
-            clean = None if noisy else (outputs.detach(), losses.detach())
+            clean = None if noisy else _TrainPass(outputs.detach(), losses.detach(),
+                                                  self.stack.flat.grad)
             self.record(evaluate_epoch, step, clean)
+        self.optimizer.orthogonalize_gradient()  # before the filters: they see its result
         if variants is not None:
             variants.filter_gradients()
         rates = self.optimizer.step(step)
         if variants is not None:
             variants.add_update_noise(rates, self.optimizer.spans)
 
-    @torch.no_grad()
-    def record(self, epoch: int, step: int,
-               train: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
-        """Evaluate every run's current weights (those of ``epoch``) and append a metrics
-        row to each run; ``train``: this step's (outputs, losses) on the training set."""
-        if train is None:
+    def train_pass(self) -> _TrainPass:
+        """Every run's outputs and loss on its whole training set at its current weights,
+        and (for the diagnostics) the loss's gradient, taken with ``torch.autograd.grad`` so
+        the weights' gradient buffer and every other piece of training state stay as they
+        are."""
+        with torch.enable_grad() if self.diagnose else nullcontext():
             outputs = self.outputs(self.train.inputs)
-            train = outputs, self.train.losses(outputs, self.loss, self.loss_dtype)
-        train_outputs, train_losses = train
+            losses = self.train.losses(outputs, self.loss, self.loss_dtype)
+            grad = (torch.autograd.grad(losses.sum(), self.stack.flat)[0] if self.diagnose
+                    else None)
+        return _TrainPass(outputs.detach(), losses.detach(), grad)
+
+    @torch.no_grad()
+    def record(self, epoch: int, step: int, train: _TrainPass | None = None) -> None:
+        """Evaluate every run's current weights (those of ``epoch``) and append a metrics
+        row to each run; ``train``: this step's outputs, losses and gradient on the training
+        set (else ``train_pass``)."""
+        if train is None:
+            train = self.train_pass()
         test_outputs = self.outputs(self.test.inputs)
         columns = {
-            "train_loss": train_losses,
+            "train_loss": train.losses,
             "test_loss": self.test.losses(test_outputs, self.loss, self.loss_dtype),
-            "train_acc": self.train.accuracies(train_outputs, self.target_type),
+            "train_acc": self.train.accuracies(train.outputs, self.target_type),
             "test_acc": self.test.accuracies(test_outputs, self.target_type),
             "weight_norm": self.stack.weight_norms(),
         }
+        if self.diagnose:
+            columns["softmax_collapse"] = softmax_collapse(train.outputs, self.train.targets,
+                                                           self.train.weights)
+            columns["grad_weight_cosine"] = grad_weight_cosine(train.grad,
+                                                               self.stack.flat.detach())
         columns = {name: column for name, column in columns.items() if column is not None}
         values = torch.stack([c.double() for c in columns.values()]).tolist()  # one sync
         weights = self.stack.state_dicts() if any(self.measures) else None

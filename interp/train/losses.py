@@ -1,9 +1,11 @@
 """Losses and accuracy on a model's outputs [batch, n_outputs].
 
-Cross-entropy for class labels; mean squared error against the targets, or against one-hot
-vectors for class labels (Omnigrok, Gromov and Kumar et al. train classification tasks with
-MSE: ``nn.MSELoss``'s mean over examples and outputs). ``StackedRows`` computes them per run
-for a stack of M runs, each on its own rows, with the accuracy ``Task.target_type`` defines.
+Cross-entropy for class labels; StableMax cross-entropy (Prieto et al. 2025) for class
+labels; mean squared error against the targets, or against one-hot vectors for class labels
+(Omnigrok, Gromov and Kumar et al. train classification tasks with MSE: ``nn.MSELoss``'s
+mean over examples and outputs). ``per_example_loss`` is the one definition of each loss per
+example; ``build_loss`` averages it for one run, ``StackedRows`` per run for a stack of M
+runs, each on its own rows, with the accuracy ``Task.target_type`` defines.
 """
 
 from __future__ import annotations
@@ -15,30 +17,45 @@ import torch
 import torch.nn.functional as F
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LOSSES = ("cross_entropy", "stablemax", "mse")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype
-                  ) -> torch.Tensor:
-    """Mean cross-entropy computed in ``dtype`` (Nanda et al. use float64 to avoid the
-    float32 loss floor that otherwise stalls the clean-up phase)."""
-    return F.cross_entropy(outputs.to(dtype), targets)
+def stablemax_log_probabilities(outputs: torch.Tensor) -> torch.Tensor:
+    """log StableMax(outputs) over the last dim: log(s(x_i) / sum_j s(x_j)) with
+    s(x) = x + 1 for x >= 0 and 1 / (1 - x) for x < 0 (Prieto et al. 2025, eq. 6), in the
+    outputs' dtype. [..., C] -> [..., C]. Each branch reads its clamped input, so neither
+    overflows nor gives a NaN gradient where it is not taken (the authors' code adds 1e-30
+    to 1 - x instead; the values agree)."""
+    s = torch.where(outputs >= 0, outputs.clamp(min=0) + 1, 1 / (1 - outputs.clamp(max=0)))
+    return s.log() - s.sum(-1, keepdim=True).log()
 
 
-def mean_squared_error(outputs: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype
-                       ) -> torch.Tensor:
-    """Mean over examples and outputs of (output - target)^2 in ``dtype``; int64 class
-    labels [batch] are compared as one-hot vectors [batch, n_outputs]."""
+def per_example_loss(outputs: torch.Tensor, targets: torch.Tensor, loss: str,
+                     dtype: torch.dtype) -> torch.Tensor:
+    """Each example's loss in ``dtype``: outputs [N, C], targets [N] int64 labels (or
+    [N, ...] values for ``mse``) -> [N]. ``cross_entropy``: -log softmax(x)_y;
+    ``stablemax``: -log StableMax(x)_y (``stablemax_log_probabilities``); ``mse``: the mean
+    over outputs of (output - target)^2, int64 class labels compared as one-hot vectors."""
+    outputs = outputs.to(dtype)
+    if loss == "cross_entropy":
+        return F.cross_entropy(outputs, targets, reduction="none")
+    if loss == "stablemax":
+        log_probabilities = stablemax_log_probabilities(outputs)
+        return -log_probabilities.gather(-1, targets[:, None])[:, 0]
+    if loss != "mse":
+        raise ValueError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
     if targets.dtype == torch.long:
         targets = F.one_hot(targets, outputs.shape[-1])
-    return F.mse_loss(outputs.to(dtype), targets.to(dtype))
+    return (outputs - targets.to(dtype)).square().flatten(1).mean(-1)
 
 
 def build_loss(loss: str, loss_dtype: str) -> LossFn:
-    """The loss an objective config names (``cross_entropy`` or ``mse``) in its dtype."""
+    """The mean over examples of the loss an objective config names (``cross_entropy``,
+    ``stablemax`` or ``mse``: ``per_example_loss``) in its dtype (Nanda et al. use float64
+    to avoid the float32 loss floor that otherwise stalls the clean-up phase)."""
     dtype = _DTYPES[loss_dtype]
-    function = cross_entropy if loss == "cross_entropy" else mean_squared_error
-    return lambda outputs, targets: function(outputs, targets, dtype)
+    return lambda outputs, targets: per_example_loss(outputs, targets, loss, dtype).mean()
 
 
 @dataclass
@@ -79,18 +96,10 @@ class StackedRows:
                            torch.full_like(self.counts, index.shape[1]))
 
     def losses(self, outputs: torch.Tensor, loss: str, dtype: torch.dtype) -> torch.Tensor:
-        """[M] each run's mean loss over its rows: ``loss`` ``cross_entropy`` or ``mse``
-        (``mean_squared_error``'s mean over outputs, class labels as one-hot), in ``dtype``.
-        outputs: [M, n, n_outputs]."""
-        outputs = outputs.to(dtype)
-        if loss == "cross_entropy":
-            per_row = F.cross_entropy(outputs.flatten(0, 1), self.targets.flatten(),
-                                      reduction="none").view(self.weights.shape)
-        else:
-            targets = self.targets
-            if targets.dtype == torch.long:
-                targets = F.one_hot(targets, outputs.shape[-1])
-            per_row = (outputs - targets.to(dtype)).square().flatten(2).mean(-1)
+        """[M] each run's mean ``per_example_loss`` over its rows (``loss``
+        ``cross_entropy``, ``stablemax`` or ``mse``) in ``dtype``. outputs: [M, n, n_outputs]."""
+        per_row = per_example_loss(outputs.flatten(0, 1), self.targets.flatten(0, 1), loss,
+                                   dtype).view(self.weights.shape)
         return (per_row * self.weights.to(dtype)).sum(1)
 
     def accuracies(self, outputs: torch.Tensor, target_type: str) -> torch.Tensor | None:

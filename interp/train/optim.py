@@ -11,6 +11,11 @@ scalars computed in float64 and applied in the weights' dtype), on the flat [M, 
 of ``interp.train.flat``, so a run equals the same run under ``torch.optim`` up to float
 rounding. Each run's state is read and written in ``torch.optim``'s ``state_dict`` format
 (``run_state``/``load_run_states``), so a run of a stack resumes alone and vice versa.
+
+Runs with ``optim.orthogonal_grad`` take Prieto et al.'s perpendicular gradient
+(``interp.analysis.stability.orthogonal_gradient``) for any of the three optimisers:
+``orthogonalize_gradient`` replaces their gradient before the trainer's gradient filters
+and ``step`` (the others' is left as it is). It keeps no state, so resuming needs none.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 import torch
 
+from interp.analysis.stability import orthogonal_gradient
 from interp.config import OptimConfig
 from interp.train.flat import FlatLayout
 
@@ -84,8 +90,8 @@ class RunOptimizer:
 class StackedOptimizer:
     """AdamW, Adam or SGD (one kind for the stack) over the stack's flat trainable weights
     ``flat`` (a leaf [M, P], laid out by ``layout``) with each run's settings (``runs``, M of
-    them, with the same parameter groups by name). Call ``step(step)`` after backward; it
-    also clears the gradient.
+    them, with the same parameter groups by name). Call ``step(step)`` after backward (and
+    ``orthogonalize_gradient()``, before any gradient filter); it also clears the gradient.
 
     Every weight has a gradient here (a weight the forward does not read gets zeros), where
     ``torch.optim`` skips a parameter without one; the models' forwards read every trainable
@@ -118,6 +124,11 @@ class StackedOptimizer:
         self.decay = torch.stack([column([run.groups[g][2] for run in runs])
                                   for g in range(len(self.spans))], dim=1)  # [M, G]
         self.has_decay = (self.decay != 0).any(dim=0).tolist()
+        # the runs taking the perpendicular gradient, and each weight tensor's columns
+        self.orthogonal = torch.tensor([c.orthogonal_grad for c in configs], device=device)
+        self.any_orthogonal = any(c.orthogonal_grad for c in configs)
+        self.tensor_spans = [(end - size, end) for end, size in zip(ends, layout.sizes,
+                                                                    strict=True)]
         # the per-run constants of Adam's moment updates, in the weights' dtype
         self.one_minus_beta1 = (1 - self.beta1).to(dtype)[:, None]
         self.beta2_cast = self.beta2.to(dtype)[:, None]
@@ -134,6 +145,15 @@ class StackedOptimizer:
         warm = torch.where(step < self.warmup,
                            self.base_lr * (step + 1) / self.warmup.clamp(min=1), self.base_lr)
         return warm * self.lr_scale
+
+    @torch.no_grad()
+    def orthogonalize_gradient(self) -> None:
+        """Replace the gradient of the runs with ``optim.orthogonal_grad`` by its part
+        perpendicular to each weight tensor (``orthogonal_gradient``); the others' stays bit
+        for bit. Does nothing when no run takes it or there is no gradient."""
+        if self.any_orthogonal and self.flat.grad is not None:
+            self.flat.grad = orthogonal_gradient(self.flat.grad, self.flat.detach(),
+                                                 self.tensor_spans, self.orthogonal)
 
     @torch.no_grad()
     def step(self, step: int) -> torch.Tensor:

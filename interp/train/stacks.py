@@ -5,10 +5,10 @@ model architecture, task family, loss, schedule and optimiser kind. They may dif
 ``VARYING_KEYS``: seeds, data seed, training fraction or size (padding rows of weight zero),
 the learning-rate settings, weight decay, betas, warm-up, output scale alpha and how the
 weight decay follows it (``objective.alpha_weight_decay``), the toy model's embedding
-learning-rate factor and weight decay, the initialisation scale, noise scales and filter
-strengths. With minibatches (``optim.batch_size``) the training set size
-(``task.frac``, ``task.n_train``) is shared too: the runs take the same number of steps per
-epoch. Everything else is a ``stack key``.
+learning-rate factor and weight decay, the initialisation scale, noise scales, filter
+strengths and whether they take the orthogonal gradient. With minibatches
+(``optim.batch_size``) the training set size (``task.frac``, ``task.n_train``) is shared
+too: the runs take the same number of steps per epoch. Everything else is a ``stack key``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ VARYING_KEYS = frozenset({
     "model.embedding_weight_decay",
     "optim.lr", "optim.weight_decay", "optim.betas", "optim.warmup_steps",
     "optim.update_noise", "optim.weight_noise", "optim.filter_alpha", "optim.filter_lamb",
+    "optim.orthogonal_grad",
     "schedule.seed", "objective.alpha", "objective.alpha_weight_decay",
 })
 
