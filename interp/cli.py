@@ -6,7 +6,6 @@ import errno
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from interp.errors import UserError
@@ -135,7 +134,10 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _examples(value: str) -> int | str:
     """--sharpness-examples: a count, or "all"."""
-    return value if value == "all" else int(value)
+    if value == "all" or value.isdigit():
+        return value if value == "all" else int(value)
+    raise argparse.ArgumentTypeError(f"{value!r} is neither a number of training examples "
+                                     "nor 'all'")
 
 
 # (flag, type, help): each sets the field of its name in SGLDOverrides / SharpnessOverrides
@@ -172,13 +174,13 @@ def analysis_options(args: argparse.Namespace):
     if args.probes < 2:
         raise UserError(f"--probes must be at least 2, got {args.probes}")
     check_positive("--checkpoint-batch", args.checkpoint_batch)
-    from interp.analysis.llc import FALLBACK, SGLDOverrides
+    from interp.analysis.llc import SGLDOverrides, check_overrides
     from interp.analysis.sharpness import SharpnessOverrides, resolve_sharpness
     from interp.analyzers import Options
     from interp.train.loop import resolve_device
 
     llc = _overrides(args, LLC_FLAGS, SGLDOverrides)
-    replace(FALLBACK, **{k: v for k, v in vars(llc).items() if v is not None}).validate()
+    check_overrides(llc)
     sharpness = _overrides(args, SHARPNESS_FLAGS, SharpnessOverrides)
     resolve_sharpness(sharpness)  # UserError naming the flag
     return Options(device=str(resolve_device(args.device)), probes=args.probes,

@@ -272,7 +272,7 @@ def recorded_settings(name: str, entry: Any):
     is not such an object."""
     from dataclasses import fields
 
-    from interp.analysis.llc import FALLBACK, SGLDOverrides
+    from interp.analysis.llc import SGLDOverrides, check_overrides
     from interp.analysis.sharpness import SharpnessOverrides, resolve_sharpness
 
     kind = SGLDOverrides if name == "llc" else SharpnessOverrides
@@ -282,7 +282,7 @@ def recorded_settings(name: str, entry: Any):
     overrides = kind(**entry)
     try:
         if name == "llc":
-            replace(FALLBACK, **{k: v for k, v in entry.items() if v is not None}).validate()
+            check_overrides(overrides)
         else:
             resolve_sharpness(overrides)
     except (UserError, TypeError):

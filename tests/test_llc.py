@@ -60,6 +60,7 @@ def test_agrees_with_devinterp_on_the_same_model_and_settings():
     std is sqrt(s_native^2 / C + s_devinterp^2 / C); they must agree within 4 of those."""
     import warnings
 
+    pytest.importorskip("devinterp")  # the `llc` extra (in `dev`)
     from devinterp.optim.sgld import SGLD
     from devinterp.slt.sampler import estimate_learning_coeff_with_summary
     from torch.utils.data import DataLoader, TensorDataset
@@ -237,3 +238,31 @@ def test_a_checkpoint_whose_chains_all_diverge_is_missing_and_the_rest_analysed(
     assert math.isnan(by_epoch.loc[20, "llc"]) and by_epoch.loc[20, "diverged"] == 3
     assert all(math.isfinite(by_epoch.loc[e, "llc"]) for e in (0, 40))
     assert result.peak_epoch in (0, 40)
+
+
+def test_llc_and_sharpness_run_only_on_request_and_their_flags_reach_the_options():
+    from interp.analyze import parse_args
+    from interp.analyzers import selected
+    from interp.cli import analysis_options
+    from interp.run_analysis import recorded_settings
+
+    assert "llc" not in selected(None) and "sharpness" not in selected(None)
+    assert selected(["llc"]) == ["llc"] and selected(["sharpness", "fourier"]) == [
+        "fourier", "sharpness"]
+    options = analysis_options(parse_args([
+        "RUN", "--llc-chains", "3", "--llc-step-size", "2e-4", "--llc-burn-in", "0",
+        "--sharpness-examples", "all", "--sharpness-max-matvecs", "9"]))
+    assert options.llc == SGLDOverrides(chains=3, step_size=2e-4, burn_in=0)
+    assert (options.sharpness.examples, options.sharpness.max_matvecs) == ("all", 9)
+    for flags, named in ((["--llc-chains", "0"], "--llc-chains"),
+                         (["--llc-seed", str(2 ** 64)], "--llc-seed"),
+                         (["--sharpness-seed", str(2 ** 64)], "--sharpness-seed")):
+        with pytest.raises(UserError, match=named):
+            analysis_options(parse_args(["RUN", *flags]))
+    with pytest.raises(UserError, match="--sharpness-examples: 'abc' is neither"):
+        parse_args(["RUN", "--sharpness-examples", "abc"])  # one line, exit 2 (run_main)
+    # the settings summary.json records read back as the overrides that reproduce them
+    settings = replace(resolve_settings(small_config()), draws=7, seed=3)
+    recorded = recorded_settings("llc", settings.as_dict())
+    assert resolve_settings(small_config(), recorded) == settings
+    assert recorded_settings("llc", {**settings.as_dict(), "chains": 0}) is None

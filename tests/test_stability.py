@@ -153,13 +153,13 @@ def test_softmax_collapse_counts_each_runs_rows_whose_float32_loss_is_exactly_ze
     assert softmax_collapse(outputs, targets, weights)[0].item() == pytest.approx(2 / 3)
 
 
-def test_grad_weight_cosine_is_the_cosine_of_the_descent_direction_with_the_weights():
+def test_grad_weight_cosine_is_the_cosine_of_the_gradient_with_the_weights():
     generator = torch.Generator().manual_seed(4)
     grad, weights = torch.randn(2, 40, generator=generator), torch.randn(2, 40, generator=generator)
-    expected = F.cosine_similarity(-grad.double(), weights.double(), dim=1)
+    expected = F.cosine_similarity(grad.double(), weights.double(), dim=1)
     torch.testing.assert_close(grad_weight_cosine(grad, weights), expected)
-    # a gradient against the weights (descent grows them: naive loss minimisation) gives +1
-    assert grad_weight_cosine(-3 * weights, weights).tolist() == pytest.approx([1.0, 1.0])
+    # a gradient against the weights (descent grows them: naive loss minimisation) gives -1
+    assert grad_weight_cosine(-3 * weights, weights).tolist() == pytest.approx([-1.0, -1.0])
 
 
 @pytest.mark.parametrize("batch_size", [None, 64], ids=["full-batch", "minibatch"])

@@ -89,6 +89,10 @@ class SGLDSettings:
                     " >= 0" if zero_ok else " > 0")
                 raise UserError(f"{flag} {value!r}: the LLC sampler's {name} must be {need}; "
                                 f"pass {flag} with {need}")
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)
+                and 0 <= self.seed < 2 ** 63):
+            raise UserError(f"--llc-seed {self.seed!r}: the seed must be a whole number in "
+                            "[0, 2^63); pass --llc-seed with one")
 
     def nbeta_for(self, n: int) -> float:
         """n beta for n training examples: the set value, else n / log n."""
@@ -161,15 +165,23 @@ gromov, kumar-gromov epoch 2000 (476 rows; a very flat loss in weight units, tra
   SGD at lr 1000; this checkpoint is still descending, so small steps give slightly
   negative LLCs): eps 1e-4..1e-1 with gamma 1..100: llc -0.015..-0.0004;
   eps 1 gamma 1: llc 0.0018 +- 0.0015, spread 0.84, drift -0.002 <- default;
-  eps 1 gamma 10: all chains diverged (eps * gamma must stay below 2)
+  eps 1 gamma 10: all chains diverged (eps * gamma must stay below 4)
 committee, kumar-committee epoch 1000 (550 rows, SGD at lr 25: flat in weight units):
   eps 1e-4 and 1e-3 gamma 100: llc 0.32 +- 1.1 both (the weights barely move: the minibatch
   noise is all the trace shows). Default (not yet swept) from the stability bound: a run
   trained stably by SGD at lr has Hessian eigenvalues below 2 / lr, and SGLD's gradient
-  step is stable for eps * n beta * lambda_max < 2, so eps < lr / n beta (25 / 87 = 0.29;
-  gromov: 1000 / 77 = 13), with eps * gamma < 2 for the localization: eps 0.1, gamma 1.
+  step (eps / 2) n beta grad L is stable for eps * n beta * lambda_max < 4, so
+  eps < 2 lr / n beta (50 / 87 = 0.57; gromov: 2000 / 77 = 26), with eps * gamma < 4 for
+  the localization ((eps / 2) gamma < 2): eps 0.1, gamma 1.
 lstm: not swept (its short run did not finish in the time); takes mlp's settings.
 """
+
+
+def check_overrides(overrides: SGLDOverrides) -> None:
+    """UserError (one line, naming the flag) if ``overrides`` would put any model kind's
+    settings out of range (checked before any run is read)."""
+    replace(FALLBACK, **{f.name: getattr(overrides, f.name) for f in fields(overrides)
+                         if getattr(overrides, f.name) is not None}).validate()
 
 
 def resolve_settings(config, overrides: SGLDOverrides = SGLDOverrides()) -> SGLDSettings:
@@ -202,21 +214,19 @@ class LLCEstimate:
     diverged: int
 
 
-def sample_llc(loss: StackedLoss, centers: torch.Tensor, n: int, settings: SGLDSettings,
-               init_losses: torch.Tensor | None = None) -> list[LLCEstimate]:
+def sample_llc(loss: StackedLoss, centers: torch.Tensor, n: int, settings: SGLDSettings
+               ) -> list[LLCEstimate]:
     """LLC estimates at K points w* at once: ``centers`` [K, P] (flat trainable weights),
-    ``loss`` the stacked training loss (``StackedLoss``) over ``n`` training rows;
-    ``init_losses`` [K] L_n(w*) if known (else ``loss(centers, None)``). Returns K estimates.
+    ``loss`` the stacked training loss (``StackedLoss``) over ``n`` training rows (L_n(w*) is
+    ``loss(centers, None)``, the whole training set). Returns K estimates.
     """
     settings.validate()
     k, width = centers.shape
     chains, device = settings.chains, centers.device
     nbeta, eps, gamma = settings.nbeta_for(n), settings.step_size, settings.localization
     batch = settings.batch_size if settings.batch_size and settings.batch_size < n else None
-    if init_losses is None:
-        with torch.no_grad():
-            init_losses = loss(centers, None)
-    init_losses = init_losses.detach().double().cpu()
+    with torch.no_grad():
+        init_losses = loss(centers, None).double().cpu()
     anchor = centers.detach().repeat_interleave(chains, 0)  # row i * chains + c
     weights = anchor.clone()
     generators = [torch.Generator(device).manual_seed(settings.seed) for _ in range(k)]

@@ -62,7 +62,7 @@ class SharpnessSettings:
         if self.examples is not None and (not _is_int(self.examples) or self.examples < 1):
             raise UserError(f"--sharpness-examples {self.examples}: the training examples "
                             "must be a positive integer or 'all'")
-        if not _is_int(self.seed) or self.seed < 0:
+        if not _is_int(self.seed) or not 0 <= self.seed < 2 ** 63:
             raise UserError(f"--sharpness-seed {self.seed}: the seed must be an integer >= 0")
 
     def to_dict(self) -> dict[str, float | int | None]:

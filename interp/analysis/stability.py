@@ -9,7 +9,7 @@ their gradient vanishes, which stops learning before the model generalises.
 
 - ``softmax_collapse``: the fraction of each run's training examples whose float32 softmax
   cross-entropy is exactly 0;
-- ``grad_weight_cosine``: cos(-grad L, w) over each run's trainable weights (the trainer
+- ``grad_weight_cosine``: cos(grad L, w) over each run's trainable weights (the trainer
   records it for the loss's own gradient, before any orthogonal projection or filter);
 - ``orthogonal_gradient``: the authors' perpendicular gradient (their ``OrthoGrad``), which
   removes the naive-loss-minimisation direction from each weight tensor's gradient.
@@ -45,14 +45,14 @@ def softmax_collapse(outputs: torch.Tensor, targets: torch.Tensor, weights: torc
 
 
 def grad_weight_cosine(grad: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """[M] each run's cos(-grad, w): the cosine between its gradient-descent direction and
-    its weights, over all its trainable weights (grad, weights: [M, P] flat). Positive
-    (near 1) when a step mostly grows the weights along themselves (Prieto et al.'s naive
-    loss minimisation; they plot this alignment as positive), negative when it shrinks them.
-    NaN where the gradient or the weights are all zero (no direction: e.g. a complete softmax
-    collapse). Float64."""
+    """[M] each run's cos(grad L, w) (SPEC.md): the cosine between its loss gradient and its
+    weights, over all its trainable weights (grad, weights: [M, P] flat). Near -1 when a
+    descent step mostly grows the weights along themselves (Prieto et al.'s naive loss
+    minimisation: the gradient points against the weights), positive when a step shrinks
+    them. NaN where the gradient or the weights are all zero (no direction: e.g. a complete
+    softmax collapse). Float64."""
     grad, weights = grad.double(), weights.double()
-    return -(grad * weights).sum(1) / (grad.norm(dim=1) * weights.norm(dim=1))
+    return (grad * weights).sum(1) / (grad.norm(dim=1) * weights.norm(dim=1))
 
 
 def orthogonal_gradient(grad: torch.Tensor, weights: torch.Tensor,

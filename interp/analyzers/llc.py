@@ -195,7 +195,10 @@ def analyze(context: Context) -> LLCResult | None:
             results[epoch] = _record(estimate)
         return results
 
-    params = {**settings.as_dict(), "version": VERSION}
+    # the chains' noise and minibatches come from a generator on the analysis device: CPU
+    # and CUDA draw different streams, so an entry holds for one kind of device
+    params = {**settings.as_dict(), "device": torch.device(context.options.device).type,
+              "version": VERSION}
     layout = _layout(settings)
     points, computed = cached_points(context, NAME, params, context.epochs, layout=lambda e: layout,
                                      compute_batch=compute_batch,

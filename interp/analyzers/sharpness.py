@@ -75,13 +75,20 @@ def analyze(context: Context) -> SharpnessResult | None:
     inputs, targets = inputs.to(device), targets.to(device)
     loss = build_loss(run.config.objective.loss, run.config.objective.loss_dtype)
     params = {**settings.to_dict(), "version": VERSION}
+    # theta_0 matters only to a centred or linearised objective: only then is epoch 0 read
+    centred = run.config.objective.centered or run.config.objective.linearized
+    if centred and not context.read_only and context.weights(0) is None:
+        warn(f"{run.path}: sharpness of a centred or linearised objective needs the epoch-0 "
+             "checkpoint; skipped")
+        return None
     objective = None
     unconverged: list[int] = []  # computed now
 
     def compute(epoch: int, model) -> tuple[dict[str, Any], dict]:
         nonlocal objective
         if objective is None:  # the model object is reloaded in place: one objective
-            initial = {name: w.to(device) for name, w in run.weights(0).items()}
+            initial = (context.weights(0) if centred else
+                       {name: w.detach().clone() for name, w in model.state_dict().items()})
             objective = build_objective(run.config, model, initial)
         weights = {name: w.detach() for name, w in trainable_weights(model).items()}
         top = top_hessian_eigenvalue(training_loss(objective, loss, inputs, targets),

@@ -117,10 +117,10 @@ def stability_figure(metrics: pd.DataFrame, phases=None, landmarks=None) -> go.F
     """Softmax collapse and test accuracy (left) and the cosine between the gradient and
     the weights (right) at each evaluation."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "softmax collapse", "cosine(-gradient, weights)"))
+        "softmax collapse", "cosine(gradient, weights)"))
     add_lines(fig, metrics, ["softmax_collapse", "train_acc", "test_acc"],
               ["training examples with float32 loss 0", "train acc", "test acc"], 1, 1)
-    add_lines(fig, metrics, ["grad_weight_cosine"], ["cos(-grad, w)"], 1, 2)
+    add_lines(fig, metrics, ["grad_weight_cosine"], ["cos(grad, w)"], 1, 2)
     fig.update_yaxes(range=[-0.02, 1.02], row=1, col=1)
     fig.update_xaxes(title_text="epoch")
     add_phases(fig, phases, metrics)
@@ -129,6 +129,7 @@ def stability_figure(metrics: pd.DataFrame, phases=None, landmarks=None) -> go.F
     return with_caption(fig, "Left: the fraction of training examples whose float32 "
                         "cross-entropy is exactly 0 (softmax collapse: their gradient "
                         "vanishes), with train and test accuracy. Right: the cosine between "
-                        "the gradient-descent direction of the training loss and the weights "
-                        "(near 1: a step mostly scales the weights up, naive loss "
-                        "minimisation).")
+                        "the training loss's gradient and the weights (near -1: a descent step "
+                        "mostly scales the weights up, naive loss minimisation). A run that "
+                        "trains float64 or StableMax may show a collapse of 1: the float32 "
+                        "softmax of its logits, not its own loss.")

@@ -186,8 +186,9 @@ def _summary_rows(result) -> list[tuple[str, object]]:
     for name in ("representation", "lazy_rich", "llc", "sharpness"):
         for key, value in s.get(name, {}).items():
             if not isinstance(value, dict | list):
+                missing = epoch(None) if "epoch" in key or "above" in key else "missing"
                 rows.append((f"{name}: {key}", f"{value:.4g}" if isinstance(value, float)
-                             else epoch(value) if value is None else value))
+                             else missing if value is None else value))
     rows += [(f"{name}: not applicable", why) for name, why in result.not_applicable.items()]
     return rows
 

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from interp.figures.export import with_caption
 
 PANELS = {"test_acc": "test accuracy", "softmax_collapse": "softmax collapse",
-          "grad_weight_cosine": "cos(-grad, w)"}
+          "grad_weight_cosine": "cos(grad, w)"}
 LOSS_LABELS = {"cross_entropy": "softmax CE", "stablemax": "StableMax CE", "mse": "MSE"}
 
 
@@ -52,6 +52,8 @@ def stability_curves(variants: dict[str, list[pd.DataFrame]], title: str) -> go.
     figure.update_layout(title=title, legend={"orientation": "h", "y": -0.2})
     return with_caption(figure, "Per training variant (mean over seeds, band: their range): "
                                 "test accuracy, the fraction of training examples whose float32 "
-                                "softmax cross-entropy is exactly 0, and the cosine between the "
-                                "descent direction -grad and the weights (near 1: naive loss "
-                                "minimisation, Prieto et al. 2025).")
+                                "softmax cross-entropy is exactly 0 (for float64 and StableMax "
+                                "runs: of the float32 softmax of their logits, not their own "
+                                "loss), and the cosine between the loss gradient and the "
+                                "weights (near -1: naive loss minimisation, Prieto et al. "
+                                "2025).")

@@ -25,11 +25,12 @@ catch up on their own. The complete training state is saved atomically at every 
 and at least every ``resume_every_s`` seconds, and a resumed run reaches the same weights,
 bit for bit on CPU, as an uninterrupted one.
 
-Every evaluation of runs with class targets also records Prieto et al.'s numerical-stability
-diagnostics (``interp.analysis.stability``): ``softmax_collapse`` and ``grad_weight_cosine``,
-the latter from the gradient of the training loss on the whole training set: the evaluation
-step's own gradient in full-batch training, else one computed apart (``torch.autograd.grad``:
-the training state, the gradient buffer included, is untouched).
+Every evaluation of softmax classifiers (class targets, loss cross_entropy or stablemax)
+also records Prieto et al.'s numerical-stability diagnostics (``interp.analysis.stability``):
+``softmax_collapse`` and ``grad_weight_cosine``, the latter from the gradient of the training
+loss on the whole training set: the evaluation step's own gradient in full-batch training,
+else one computed apart (``torch.autograd.grad``: the training state, the gradient buffer
+included, is untouched).
 
 A run whose loss becomes NaN or infinite does not disturb the others (runs share no weights
 and each loss reaches only its own): its metrics record null from then on, and it trains on.
@@ -369,7 +370,9 @@ class _Loop:
         self.loss = config.objective.loss
         self.loss_dtype = getattr(torch, config.objective.loss_dtype)
         self.target_type = members[0].task.target_type
-        self.diagnose = self.target_type == "class"  # the numerical-stability diagnostics
+        # the numerical-stability diagnostics: softmax classifiers (an MSE run's outputs are
+        # no logits)
+        self.diagnose = self.target_type == "class" and self.loss != "mse"
         template = build_model(config.model, members[0].task, device)
         name_of = {id(v): k for k, v in template.state_dict(keep_vars=True).items()}
         runs = [RunOptimizer.of(c.optim, learning_rate_scale(c.objective, c.optim.name),
