@@ -23,6 +23,7 @@ import torch
 
 from interp.analysis.llc import (
     SPREAD_LIMIT,
+    ChainAgreement,
     LLCEstimate,
     SGLDSettings,
     StackedLoss,
@@ -111,16 +112,13 @@ def checkpoint_llc(config, task, template: torch.nn.Module,
                    ) -> list[LLCEstimate]:
     """LLC estimates of a run (``config``, ``task``, a model ``template``) at the checkpoints
     ``weights`` (state dicts, sampled together); ``initial`` the epoch-0 state dict (needed
-    for centred or linearised objectives, else None)."""
-    objective = config.objective
-    needs_initial = objective.centered or objective.linearized
-    loss: StackedLoss = RunLoss(config, task, template, weights,
-                                initial if needs_initial else None, device)
+    for centred or linearised objectives, unused otherwise)."""
+    loss: StackedLoss = RunLoss(config, task, template, weights, initial, device)
     return sample_llc(loss, loss.centers, loss.n, settings)
 
 
-def _record(estimate: LLCEstimate) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    agreement = chain_agreement(estimate)
+def _record(estimate: LLCEstimate, agreement: ChainAgreement
+            ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     record = {"llc": estimate.llc, "llc_std": estimate.llc_std,
               "init_loss": estimate.init_loss, "nbeta": estimate.nbeta,
               "diverged": estimate.diverged, "spread_ratio": agreement.spread_ratio,
@@ -151,8 +149,15 @@ class LLCResult(AnalyzerResult):
     final: float
     disagreed: list[int]
 
+    @property
+    def init_losses(self) -> dict[int, float]:
+        """Each checkpoint's own training loss L_n(w*), by epoch (the chains' baseline)."""
+        return dict(zip(self.measures["epoch"].astype(int), self.measures["init_loss"],
+                        strict=True))
 
-def _warn(context: Context, epoch: int, estimate: LLCEstimate) -> None:
+
+def _warn(context: Context, epoch: int, estimate: LLCEstimate, agreement: ChainAgreement
+          ) -> None:
     path = context.run.checkpoint_file(epoch)
     chains = len(estimate.per_chain)
     if estimate.diverged == chains:
@@ -162,7 +167,6 @@ def _warn(context: Context, epoch: int, estimate: LLCEstimate) -> None:
         warn(f"LLC at {path}: {estimate.diverged} of {chains} SGLD chains diverged (NaN or "
              "infinite loss) and are left out; lower --llc-step-size or raise "
              "--llc-localization")
-    agreement = chain_agreement(estimate)
     if agreement.disagree:
         warn(f"LLC at {path}: the SGLD chains disagree (their estimates spread "
              f"{agreement.spread_ratio:.1f}x their within-chain noise); raise --llc-draws or "
@@ -191,8 +195,9 @@ def analyze(context: Context) -> LLCResult | None:
                                    context.options.device)
         results = {}
         for epoch, estimate in zip(loaded, estimates, strict=True):
-            _warn(context, epoch, estimate)
-            results[epoch] = _record(estimate)
+            agreement = chain_agreement(estimate)
+            _warn(context, epoch, estimate, agreement)
+            results[epoch] = _record(estimate, agreement)
         return results
 
     # the chains' noise and minibatches come from a generator on the analysis device: CPU
@@ -221,13 +226,8 @@ def analyze(context: Context) -> LLCResult | None:
 def _batch_size(context: Context, settings: SGLDSettings) -> int:
     """Checkpoints sampled together: one on CPU (stacking more chains measured no faster
     there), on CUDA as many as fit (``Context.batch_size``)."""
-    from interp.config import TaskSizes
-
     task = context.task
-    tokens = task.vocab_size is not None
-    sizes = TaskSizes(task.seq_len, task.vocab_size, None if tokens else task.inputs.shape[1],
-                      task.n_outputs)
     rows = settings.batch_size or len(task.train_idx)
     per_checkpoint = 3 * settings.chains * rows * context.run.config.model.activation_bytes(
-        sizes)  # forward activations, their gradients, slack
+        task.sizes)  # forward activations, their gradients, slack
     return context.batch_size(max(1, per_checkpoint))

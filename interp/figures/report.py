@@ -118,9 +118,8 @@ def landscape_figures(result) -> dict[str, go.Figure]:
         settings = (f"{sgld.chains} chains x {sgld.draws} draws, step size {sgld.step_size:g}, "
                     f"localization {sgld.localization:g}, n*beta {llc.nbeta:.4g}")
         out["llc"] = landscape.llc_figure(llc.measures, metrics, phases, marks, settings)
-        init = dict(zip(llc.measures["epoch"].astype(int), llc.measures["init_loss"],
-                        strict=True))
-        out["llc_chains"] = landscape.chain_traces_figure(llc.traces, init, sgld.burn_in)
+        out["llc_chains"] = landscape.chain_traces_figure(llc.traces, llc.init_losses,
+                                                          sgld.burn_in)
     sharpness = result.sharpness
     if sharpness is not None and not sharpness.measures.empty:
         out["sharpness"] = landscape.sharpness_figure(sharpness.measures, metrics, phases, marks)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from interp.config import TaskSizes
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,15 @@ class Task:
     def seq_len(self) -> int | None:
         """Context length for token inputs, None for feature inputs."""
         return self.inputs.shape[1] if self.vocab_size is not None else None
+
+    @property
+    def sizes(self) -> TaskSizes:
+        """What a model config's size estimates read of this task (``TaskSizes``)."""
+        from interp.config import TaskSizes
+
+        tokens = self.vocab_size is not None
+        return TaskSizes(self.seq_len, self.vocab_size,
+                         None if tokens else self.inputs.shape[1], self.n_outputs)
 
     def with_split(self, train_idx: torch.Tensor, test_idx: torch.Tensor) -> Task:
         """The same data with another split (e.g. the one stored in a run directory)."""

@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 
 from interp.analysis.stability import grad_weight_cosine, softmax_collapse
-from interp.config import RunConfig, TaskSizes
+from interp.config import RunConfig
 from interp.errors import UserError, warn
 from interp.files import reserve_open_files
 from interp.models import build_model, parameter_groups, stacked_output_fn, stateless_output_fn
@@ -148,11 +148,8 @@ def vectorizes(config: RunConfig, task: Task, device: torch.device) -> bool:
     caches, ``CPU_VECTORIZE_LIMIT``) rather than the runs one after another."""
     if device.type != "cpu":
         return True
-    tokens = task.vocab_size is not None
-    sizes = TaskSizes(task.seq_len, task.vocab_size, None if tokens else task.inputs.shape[1],
-                      task.n_outputs)
     rows = max(len(task.train_idx), len(task.test_idx))
-    return config.model.activation_bytes(sizes) * rows <= CPU_VECTORIZE_LIMIT
+    return config.model.activation_bytes(task.sizes) * rows <= CPU_VECTORIZE_LIMIT
 
 
 def train(config: RunConfig | None, out_dir: str | Path,
