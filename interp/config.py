@@ -508,7 +508,14 @@ class GromovModel:
 class CommitteeModel:
     """Kumar et al.'s committee machine f(x) = (1/N) sum_i phi(w_i.x / sqrt(D)),
     phi(h) = h + eps h^degree / degree! (degree 2: h + (eps/2) h^2), readout fixed to 1,
-    w_i ~ N(0, I_D). The output scale alpha and the centring are the objective's."""
+    w_i ~ N(0, I_D). The output scale alpha and the centring are the objective's.
+
+    ``solution_mix`` tau in [0, 1] (Kumar et al. appendix 8.4.2): the initial weights are
+    (1 - tau) W_random + tau W*, W* the analytic solution of the degree-2 single- or
+    multi-index target (``interp.models.committee.aligned_solution``: eps M* / D = B, v* = 0
+    when the width is a multiple of 2k); 0 draws exactly the random weights. ``init_scale``
+    multiplies the mixed weights.
+    """
 
     kind: ClassVar[str] = "committee"
     reads: ClassVar[str] = "gaussian"
@@ -517,11 +524,15 @@ class CommitteeModel:
     degree: int = 2
     seed: int = 0
     init_scale: float = 1.0
+    solution_mix: float = 0.0
 
     def validate(self) -> None:
         _require_positive("model", self, "width", "init_scale")
         _require(2 <= self.degree <= MAX_DEGREE, f"model.degree must lie in 2..{MAX_DEGREE} "
                  f"(degree! must be a finite float), got {self.degree}")
+        _require(0 <= self.solution_mix <= 1, f"model.solution_mix (the weight of the "
+                 f"analytic solution in the initial weights) must lie in [0, 1], "
+                 f"got {self.solution_mix}")
 
     def parameter_count(self, sizes: TaskSizes) -> int:
         return self.width * sizes.features
@@ -624,6 +635,9 @@ class OptimConfig:
     ``orthogonal_grad``: Prieto et al.'s perpendicular gradient: each weight tensor's gradient
     has its component along that tensor removed (and is rescaled to its own norm) before the
     gradient filters and the update (``interp.analysis.stability.orthogonal_gradient``).
+    ``momentum``: heavy-ball momentum mu of ``sgd``, PyTorch's (no dampening, no Nesterov):
+    b <- mu b + g (b = g at the first step), w <- w - lr b, with the coupled weight decay in g;
+    0 is plain gradient descent. Adam and AdamW take theirs from ``betas``.
     """
 
     name: str = "adamw"
@@ -639,6 +653,7 @@ class OptimConfig:
     filter_lamb: float = 2.0
     filter_window: int = 100
     orthogonal_grad: bool = False
+    momentum: float = 0.0
 
     def validate(self) -> None:
         _require(self.name in OPTIMIZERS, f"optim.name: unknown optimizer {self.name!r}; "
@@ -661,6 +676,11 @@ class OptimConfig:
                  f"got {self.filter_alpha}")
         _require(self.filter_window > 0, f"optim.filter_window must be positive, "
                  f"got {self.filter_window}")
+        _require(0 <= self.momentum < 1, f"optim.momentum must lie in [0, 1), "
+                 f"got {self.momentum}")
+        _require(self.momentum == 0 or self.name == "sgd", f"optim.momentum={self.momentum} "
+                 f"is sgd's heavy-ball momentum; optim.name {self.name!r} takes its momentum "
+                 "from optim.betas: set optim.momentum=0 (or optim.name=sgd)")
 
 
 @dataclass(frozen=True)
@@ -755,6 +775,10 @@ class ObjectiveConfig:
     shrink per step; there ``fixed`` keeps the decay term's weight against a loss gradient
     alpha times the unscaled run's (as a centred output's is at initialisation).
     ``linearized``: train the model linearised at its initialisation instead (lazy baseline).
+    ``label_scale`` s > 0: real-valued (``mse``) targets are multiplied by s, in training and
+    in every loss the run records or an analysis recomputes (``Task.with_label_scale``): the
+    run's task is s y (Kumar et al. Fig. 6; with sgd, s at alpha = 1 traces the weights of
+    alpha = 1/s on y, at s^2 times its loss). Class targets refuse it.
     """
 
     loss: str = "cross_entropy"
@@ -763,6 +787,7 @@ class ObjectiveConfig:
     alpha: float = 1.0
     alpha_weight_decay: str = "scaled"
     linearized: bool = False
+    label_scale: float = 1.0
 
     def validate(self) -> None:
         _require(self.loss in ("cross_entropy", "stablemax", "mse"), "objective.loss must be "
@@ -777,6 +802,8 @@ class ObjectiveConfig:
         _require(self.centered or self.alpha == 1,
                  f"objective.alpha={self.alpha} scales the centred output alpha * (f - f_0): "
                  "also set objective.centered=true")
+        _require(self.label_scale > 0, f"objective.label_scale must be positive, "
+                 f"got {self.label_scale}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -821,6 +848,8 @@ class RunConfig:
         _require(self.objective.loss == "mse" or not self.task.regression,
                  f"objective.loss: task.kind {self.task.kind!r} has real-valued targets; set "
                  f"objective.loss=mse ({self.objective.loss} needs class labels)")
+        _check_label_scale(self)
+        _check_solution_mix(self)
 
     def resolved(self) -> RunConfig:
         """This config validated, with ``schedule.epochs`` derived from a step budget
@@ -911,6 +940,41 @@ class RunConfig:
         elif "schedule.epochs" not in assigned and data["schedule"].get("steps") is not None:
             data["schedule"].pop("epochs", None)  # derived from the budget again
         return RunConfig.from_dict(data)
+
+
+def _check_label_scale(config: RunConfig) -> None:
+    """objective.label_scale != 1 only for real-valued targets trained with MSE (class labels,
+    and toy addition's integers read by rounding, would no longer be the labels)."""
+    scale, task = config.objective.label_scale, config.task
+    if scale == 1:
+        return
+    _require(config.objective.loss == "mse", f"objective.label_scale={scale} scales "
+             f"regression targets, not the class labels of objective.loss "
+             f"{config.objective.loss}; set objective.label_scale=1")
+    _require(task.regression and task.kind != "toy_addition", f"objective.label_scale={scale} "
+             f"scales real-valued targets; task.kind {task.kind!r} has "
+             f"{'integer' if task.regression else 'class'} labels: set objective.label_scale=1")
+
+
+def _check_solution_mix(config: RunConfig) -> None:
+    """model.solution_mix > 0 only where the committee machine's analytic solution exists:
+    degree 2 on the single- or multi-index polynomial target, at least one neuron a
+    direction."""
+    mix = getattr(config.model, "solution_mix", 0)
+    if mix == 0:
+        return
+    task = config.task
+    quadratic = isinstance(task, PolynomialTask) and task.target in ("single_index",
+                                                                    "multi_index")
+    _require(quadratic and config.model.degree == 2, f"model.solution_mix={mix} mixes in the "
+             "analytic solution of the degree-2 committee machine on a quadratic target: it "
+             "needs model.degree=2 and task.target single_index or multi_index; set "
+             "model.solution_mix=0")
+    directions = task.n_directions if task.target == "multi_index" else 1
+    _require(config.model.width >= directions, f"model.solution_mix={mix}: the analytic "
+             f"solution puts each of the {directions} target directions on a neuron, "
+             f"model.width={config.model.width} is fewer; widen the model or set "
+             "model.solution_mix=0")
 
 
 def _check_numbers(section: str, part: Any) -> None:

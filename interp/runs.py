@@ -733,7 +733,8 @@ class Run:
         return landmarks(self.metrics, self.config.objective.loss, self.task().target_type)
 
     def task(self):
-        """The exact data and train/test split this run was trained on."""
+        """The exact data and train/test split this run was trained on (its targets scaled by
+        ``objective.label_scale``: every loss recomputed from it is the run's own)."""
         from interp.resources import check_task_fits
         from interp.tasks import build_task
 
@@ -745,7 +746,8 @@ class Run:
             raise RunFileError(f"{self.path / SPLIT_FILE}: {len(train_idx)} training examples, "
                                f"where the run's config makes {len(task.train_idx)}; the file "
                                "is damaged or belongs to another run")
-        return task.with_split(train_idx, test_idx)
+        return task.with_split(train_idx, test_idx).with_label_scale(
+            self.config.objective.label_scale)
 
     def model(self, epoch: int | None = None, device: str | torch.device = "cpu",
               into: torch.nn.Module | None = None):

@@ -17,10 +17,11 @@ An axis that is a seed (``is_seed``) repeats the others' points: figures pool ov
 The table's row of a run: its name, axis values, seeds, Liu et al.'s phase
 (``interp.analysis.phases``), the learning-curve landmarks (``interp.analysis.curves``),
 final losses and accuracies, the final value of each stability diagnostic the trainer
-recorded (``RECORDED_COLUMNS``), and every scalar of the run's ``analysis/summary.json`` when
-``interp.analyze`` wrote one (``llc.llc_peak_epoch``, ``sharpness.sharpness_max``, ...). A
-run that cannot be read is skipped with a warning; a run that diverged is a row like any
-other, of phase ``diverged``.
+recorded (``RECORDED_COLUMNS``), for a regression run with one output its ``task_hardness``
+(``task_hardness_of``: y^T K_0^{-1} y, computed from its epoch-0 checkpoint), and every
+scalar of the run's ``analysis/summary.json`` when ``interp.analyze`` wrote one
+(``llc.llc_peak_epoch``, ``sharpness.sharpness_max``, ...). A run that cannot be read is
+skipped with a warning; a run that diverged is a row like any other, of phase ``diverged``.
 """
 
 from __future__ import annotations
@@ -240,7 +241,8 @@ class Sweep:
 
 def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """The table row of one run: name, axis values ``point``, seeds, phase, landmarks,
-    final losses and accuracies, and the scalars of its analysis ``summary``."""
+    final losses and accuracies, the task hardness of a regression run, and the scalars of
+    its analysis ``summary``."""
     from interp.analysis.curves import landmarks, numeric
     from interp.analysis.phases import learning_phase
 
@@ -251,6 +253,9 @@ def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, An
                                     if column in metrics and not metrics.empty else None)
     recorded = {f"final_{column}": float(numeric(metrics, column).iloc[-1])
                 for column in RECORDED_COLUMNS if column in metrics and not metrics.empty}
+    hardness = task_hardness_of(run)
+    if hardness is not None:
+        recorded["task_hardness"] = hardness
     phase = learning_phase(metrics)
     seeds = {k: v for k, v in flat_config(run.config).items() if is_seed(k) and k not in point}
     return {"run": run.name, **point, **seeds,
@@ -261,6 +266,44 @@ def run_row(run, point: dict[str, Any], summary: dict[str, Any]) -> dict[str, An
             "phase_max_gap": phase.max_gap if phase is not None else None,
             "epochs": run.config.schedule.epochs, "complete": run.is_complete,
             **_flatten({k: v for k, v in summary.items() if k not in _SUMMARY_SKIPPED})}
+
+
+def task_hardness_of(run) -> float | None:
+    """The task hardness of a regression run with one output
+    (``interp.analysis.lazy_rich.task_hardness``): the NTK of its model at the epoch-0
+    checkpoint on the training inputs, against what training had to fit, the training
+    targets (times ``objective.label_scale``) less the initial outputs (less nothing for a
+    centred output, which starts at zero). Computed afresh on each call, about a second for
+    the kumar-committee preset at P = 550 on a CPU (the Jacobian [P, N D] holds 4 P N D
+    bytes). None for other runs; None, warned, without a readable epoch-0 checkpoint or when
+    the Jacobian would take more than half the free memory."""
+    if not run.config.task.regression or 0 not in run.checkpoint_epochs:
+        return None
+    import torch
+
+    from interp.analysis.lazy_rich import last_position, ntk, task_hardness
+    from interp.resources import memory_available
+
+    try:
+        task = run.task()
+        if task.target_type != "real" or task.n_outputs != 1:
+            return None
+        model = run.model(0)
+    except UserError as err:
+        warn(f"{err}; the run's task hardness is left out of the sweep table")
+        return None
+    inputs = task.train_inputs
+    need = 4 * len(inputs) * sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if need > memory_available() // 2:
+        warn(f"{run.path}: the NTK's Jacobian on {len(inputs)} training inputs needs about "
+             f"{need / 1e9:.1f} GB, more than half the free memory; the run's task hardness "
+             "is left out of the sweep table")
+        return None
+    residual = task.train_targets.double()
+    if not run.config.objective.centered:
+        with torch.no_grad():
+            residual = residual - last_position(model(inputs)).double()
+    return task_hardness(ntk(model, inputs), residual)
 
 
 def _read_summary(path: Path) -> dict[str, Any]:

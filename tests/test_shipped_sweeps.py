@@ -10,7 +10,14 @@ from interp.sweep.spec import load_spec, shipped_specs
 
 PAPER_SPECS = ["liu-toy-phases", "liu-transformer-phases", "liu-transformer-phases-nanda",
                "hu-fraction", "hu-fig5", "kumar-alpha", "kumar-alpha-transformer",
-               "kumar-alignment"]
+               "kumar-alignment", "kumar-laziness-init", "kumar-laziness-labels",
+               "kumar-eigenvector", "kumar-data-size", "kumar-interpolation", "kumar-momentum",
+               "kumar-decay-alpha"]
+# the committee-machine sweeps of Kumar et al.: each the kumar-committee preset at its paper
+# length, checkpointed on a log scale
+KUMAR_COMMITTEE_SPECS = ["kumar-alpha", "kumar-alignment", "kumar-laziness-init",
+                         "kumar-laziness-labels", "kumar-eigenvector", "kumar-data-size",
+                         "kumar-interpolation", "kumar-momentum", "kumar-decay-alpha"]
 
 
 def configs_of(name: str):
@@ -75,3 +82,92 @@ def test_hu_fraction_compares_three_architectures_on_one_task():
     kinds = Counter(c.model.kind for c in configs)
     assert kinds == {"transformer": 9, "mlp": 9, "lstm": 9}
     assert {(c.task.p, c.task.data_seed) for c in configs} == {(97, 0)}
+
+
+@pytest.mark.parametrize("name", KUMAR_COMMITTEE_SPECS)
+def test_kumar_committee_sweeps_train_the_preset_for_1e5_epochs(name):
+    from interp.presets import get_preset
+
+    _, _, configs = configs_of(name)
+    preset = get_preset("kumar-committee")
+    for config in configs:
+        assert config.model.kind == "committee" and config.model.width == 500
+        assert config.task.dim == 100 and config.objective.centered
+        assert config.objective.loss == "mse" and config.optim.name == "sgd"
+        assert config.schedule.epochs == 100_000 == preset.schedule.epochs
+        assert (config.schedule.checkpoint_every, config.schedule.checkpoint_log) == (0, 10)
+
+
+def changed_keys(configs) -> set[str]:
+    """The config keys in which any of ``configs`` differs from the kumar-committee preset,
+    the log-scale checkpointing every Kumar sweep sets left out."""
+    from interp.presets import get_preset
+
+    preset = get_preset("kumar-committee").flat()
+    return {key for config in configs for key, value in config.flat().items()
+            if value != preset[key]} - {"schedule.checkpoint_every", "schedule.checkpoint_log"}
+
+
+def stacks_of(configs) -> int:
+    from interp.train.stacks import group_into_stacks
+
+    return len(group_into_stacks(configs))
+
+
+def test_kumar_laziness_is_reached_three_ways_at_the_alphas_of_kumar_alpha():
+    _, _, by_alpha = configs_of("kumar-alpha")
+    alphas = sorted(c.objective.alpha for c in by_alpha)
+    _, _, by_init = configs_of("kumar-laziness-init")
+    # weight scale sigma at eps is alpha = sigma at eps sigma: eps moves as 0.02 / sigma so
+    # that only the laziness changes; the lr is not rescaled (the weights' scale does it)
+    assert sorted(c.model.init_scale for c in by_init) == alphas
+    for config in by_init:
+        assert config.model.eps * config.model.init_scale == pytest.approx(0.02)
+        assert config.objective.alpha == 1 and config.optim.lr == 500
+    assert stacks_of(by_init) == 5  # eps is a stack key
+    # label scale s at alpha = 1 is alpha = 1/s
+    _, _, by_labels = configs_of("kumar-laziness-labels")
+    assert sorted(1 / c.objective.label_scale for c in by_labels) == pytest.approx(alphas)
+    assert all(c.objective.alpha == 1 and c.model.eps == 0.02 for c in by_labels)
+    assert stacks_of(by_labels) == 1
+    assert changed_keys(by_init) == {"model.init_scale", "model.eps"}
+    assert changed_keys(by_labels) == {"objective.label_scale"}
+
+
+def test_kumar_eigenvector_labels_over_k_and_training_size_fit_in_memory():
+    _, _, configs = configs_of("kumar-eigenvector")
+    assert all(c.task.target == "ntk_eigenvector" for c in configs)
+    cells = Counter((c.task.eigen_index, c.task.n_train) for c in configs)
+    assert cells == {(k, n): 1 for k in (1, 100, 101, 500) for n in (100, 550, 2000)}
+    for config in configs:
+        inputs = config.task.n_train + config.task.n_test
+        assert config.task.eigen_index <= inputs and config.task.n_test == 1000
+        # the labels' Jacobian [P + n_test, N D] in float32
+        assert 4 * inputs * config.model.width * config.task.dim <= 0.6e9
+    assert stacks_of(configs) == 4  # one stack per k
+    assert changed_keys(configs) == {"task.target", "task.eigen_index", "task.n_train"}
+
+
+def test_kumar_data_size_has_too_little_just_right_and_too_much():
+    _, _, configs = configs_of("kumar-data-size")
+    sizes = sorted(c.task.n_train for c in configs)
+    assert sizes == [100, 550, 5000]
+    assert sizes[0] == configs[0].task.dim  # P = D: too little
+    assert sizes[-1] >= configs[0].task.dim ** 2 / 2  # the quadratic functions' count
+    assert changed_keys(configs) == {"task.n_train"}
+
+
+def test_kumar_interpolation_momentum_and_decay_vary_only_their_knob():
+    _, _, mixes = configs_of("kumar-interpolation")
+    assert sorted(c.model.solution_mix for c in mixes) == [0.0, 0.05, 0.1, 0.2, 0.5]
+    _, _, momenta = configs_of("kumar-momentum")
+    assert sorted(c.optim.momentum for c in momenta) == [0.0, 0.5, 0.9]
+    assert all(c.optim.lr == 500 for c in momenta)  # momentum added, lr kept (app. 15a)
+    _, _, decays = configs_of("kumar-decay-alpha")
+    cells = Counter((c.objective.alpha, c.optim.weight_decay) for c in decays)
+    assert cells == {(a, wd): 1 for a in (1.0, 2.0, 4.0) for wd in (0.0, 1e-7, 1e-6, 1e-5)}
+    assert all(c.objective.alpha_weight_decay == "scaled" for c in decays)
+    for configs, knobs in ((mixes, {"model.solution_mix"}), (momenta, {"optim.momentum"}),
+                           (decays, {"objective.alpha", "optim.weight_decay"})):
+        assert changed_keys(configs) == knobs
+        assert stacks_of(configs) == 1

@@ -49,7 +49,12 @@ _EXPORTS = {
         "ntk", "ntk_gram", "model_output", "trainable_weights", "kernel_alignment",
         "kernel_distance", "label_matrix", "top_eigenvectors", "fourier_modes",
         "fourier_overlap", "parameter_movement", "linearisation", "kernel_regression",
-        "hidden_activations", "linear_cka"), "lazy_rich"),
+        "hidden_activations", "linear_cka", "task_hardness"), "lazy_rich"),
+    **dict.fromkeys(("summary_statistics", "effective_statistics",
+                     "committee_loss_decomposition", "CommitteeLoss"), "committee"),
+    **dict.fromkeys(("CommitteeDynamics", "TheoryCurves", "ReducedState", "LeaveOneOutGap",
+                     "population_flow", "reduced_flow", "leave_one_out_gap"),
+                    "committee_theory"),
     **dict.fromkeys((
         "neuron_activations_grid", "fit_neuron_terms", "NeuronFit", "top_cluster_neurons",
         "embedding_circles", "EmbeddingCircle", "fourier_terms"), "neurons"),

@@ -379,6 +379,55 @@ def kernel_regression(train_kernel: torch.Tensor, test_train_kernel: torch.Tenso
     return predictions + (0 if test_initial is None else test_initial.double())
 
 
+HARDNESS_JITTERS = (0.0, 1e-12, 1e-10, 1e-8, 1e-6)  # tried in turn, times the mean diagonal
+
+
+def task_hardness(kernel: torch.Tensor, targets: torch.Tensor) -> float:
+    """How hard a regression task is for a kernel: y^T K^{-1} y, with K scaled to a mean
+    diagonal of 1 and y to a mean square of 1, that is
+
+        y^T K^{-1} y * mean(diag K) / mean(y^2).
+
+    kernel: K [n, n] symmetric positive semi-definite (e.g. ``ntk`` on the training inputs at
+    theta_0); targets: y [n] or [n, 1], what the kernel has to fit (the targets minus the
+    initial outputs; the targets themselves for a centred output). Unnormalised, y^T K^{-1} y
+    is the squared RKHS norm of the kernel interpolant, and, for an NTK, the smallest squared
+    distance |theta - theta_0|^2 the linearised model moves to fit y; gradient descent fits an
+    eigenvector of eigenvalue lambda in a time ~ 1/lambda, so it also weighs y's parts by how
+    slowly the lazy model learns them (Kumar et al. 2024: the harder the task for the
+    initial NTK, the longer the delay). The two normalisations make it a property of the
+    task's shape against the kernel's: unchanged by the output scale alpha (the centred
+    output's NTK is alpha^2 K_0) and by a label scale, and, for a target the kernel can
+    represent, near the same value at any n (y^T y and the kernel's eigenvalues both grow
+    with n). For y an eigenvector of K with eigenvalue lambda it is trace(K) / lambda, the
+    sum of the eigenvalues over lambda: at least 1 (1 for a kernel of rank one), smallest
+    for the top eigenvector, largest for the bottom one; for a population eigenfunction of
+    eigenvalue mu it tends to sum(mu) / mu as n grows.
+
+    Solved in float64 by a Cholesky factorisation; when K is singular (or not numerically
+    positive definite) a jitter of ``HARDNESS_JITTERS`` times the mean diagonal is added to
+    it, the smallest that factorises. NaN when K holds NaN or infinite entries, when y is all
+    zero, or when no jitter factorises it.
+    """
+    kernel = kernel.double()
+    residual = targets.double().reshape(-1)
+    if residual.numel() != len(kernel) or kernel.shape != (len(kernel), len(kernel)):
+        raise ValueError(f"task_hardness needs a square kernel [n, n] and n targets; got "
+                         f"{list(kernel.shape)} and {list(targets.shape)}")
+    scale = kernel.diagonal().mean()
+    power = residual.square().mean()
+    if not bool(torch.isfinite(kernel).all()) or not scale > 0 or not power > 0:
+        return math.nan
+    normalised = kernel / scale
+    identity = torch.eye(len(kernel), dtype=torch.float64, device=kernel.device)
+    for jitter in HARDNESS_JITTERS:
+        factor, info = torch.linalg.cholesky_ex(normalised + jitter * identity)
+        if int(info) == 0:
+            solution = torch.cholesky_solve(residual.unsqueeze(1), factor).squeeze(1)
+            return float(residual @ solution / power)
+    return math.nan
+
+
 # ---------------------------------------------------------------------------------------------
 # Representations
 

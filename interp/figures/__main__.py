@@ -23,6 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "committee-alpha": ("interp.figures.cmd_committee_alpha",
                         "Kumar et al.'s committee machine trained at several output scales "
                         "alpha: its loss curves, and the exact test-loss decomposition."),
+    "committee-theory": ("interp.figures.cmd_committee_theory",
+                         "Kumar et al.'s committee machine at several alpha and eps beside its "
+                         "theory: the online limit (exact equations for v and M) and the "
+                         "train loss to first order in 1/P."),
+    "kumar-sweep": ("interp.figures.cmd_kumar_sweep",
+                    "A sweep of committee-machine (MSE) runs as Kumar et al. draw theirs: "
+                    "log-log loss curves coloured by one axis, a panel per value of another; "
+                    "final test loss and grokking delay against the axis; the loss "
+                    "decomposition of a few runs; the delay against the task hardness "
+                    "y^T K_0^-1 y."),
     "gromov-norm": ("interp.figures.cmd_gromov_norm",
                     "The Gromov quadratic network's accuracy and weight norm while it groks "
                     "(Kumar et al. Fig. 2a)."),

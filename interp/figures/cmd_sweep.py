@@ -49,7 +49,8 @@ def _parser(command: str, metric: bool, y: str | None) -> ArgumentParser:
     return parser
 
 
-def _where(specs: list[str]) -> dict:
+def where_filters(specs: list[str]) -> dict:
+    """The --where KEY=VALUE options as KEY -> value (a JSON value, else the text)."""
     where = {}
     for spec in specs:
         key, sep, text = spec.partition("=")
@@ -91,7 +92,7 @@ def _load(args: argparse.Namespace, names: tuple[str, ...], optional: str | None
     if len(set(keys)) < len(keys):
         raise UserError(f"--{' and --'.join(names)} name the same axis {keys[0]!r}; give "
                         "different axes")
-    table = select(sweep.table(), sweep.axes, _where(args.where))
+    table = select(sweep.table(), sweep.axes, where_filters(args.where))
     if table.empty:
         raise UserError("--where leaves no run of the sweep; loosen it")
     return sweep, table, axes

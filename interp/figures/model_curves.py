@@ -25,7 +25,7 @@ def loss_curves_by_alpha(metrics: dict[float, pd.DataFrame], title: str,
     removes the delay). metrics: alpha -> metrics table."""
     figure = go.Figure()
     for index, (alpha, frame) in enumerate(sorted(metrics.items())):
-        colour = _colour(index)
+        colour = series_colour(index)
         for column, dash in (("train_loss", "dash"), ("test_loss", "solid")):
             epochs = frame["epoch"].clip(lower=1) if log_epochs else frame["epoch"]
             figure.add_scatter(x=epochs, y=frame[column], mode="lines",
@@ -120,7 +120,8 @@ def representation_quality(rqi: pd.DataFrame, metrics: pd.DataFrame,
                                 "embeddings' 2D PCA projection, each number labelled.")
 
 
-def _colour(index: int) -> str:
+def series_colour(index: int) -> str:
+    """The plotly palette's colour for the index-th series (cycling)."""
     import plotly.colors
 
     palette = plotly.colors.qualitative.Plotly

@@ -73,6 +73,18 @@ class Task:
         """The same data with another split (e.g. the one stored in a run directory)."""
         return dataclasses.replace(self, train_idx=train_idx, test_idx=test_idx)
 
+    def with_label_scale(self, scale: float) -> Task:
+        """The task a run with ``objective.label_scale = scale`` trains on: the targets times
+        ``scale`` (itself at 1). ``stored`` and ``info`` stay those of the unscaled data, so
+        ``build_task(config, stored=...)`` followed by this gives the run's task again.
+        Real-valued targets only (ValueError otherwise; the config refuses the others)."""
+        if scale == 1:
+            return self
+        if self.target_type != "real":
+            raise ValueError(f"a label scale applies to real-valued targets, not "
+                             f"{self.target_type} ones")
+        return dataclasses.replace(self, targets=self.targets * scale)
+
 
 def random_split(n: int, frac: float, data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split range(n) by a seeded random permutation: the first floor(frac * n) are train.

@@ -210,7 +210,8 @@ def _create(configs: list[RunConfig], out_dirs: list[Path], device: torch.device
     check_stackable(configs)
     for out_dir in out_dirs:
         RunWriter.check_can_create(out_dir, force=options.force)
-    tasks = [build_task(config.task, config.model) for config in configs]
+    tasks = [build_task(config.task, config.model).with_label_scale(
+        config.objective.label_scale) for config in configs]  # as Run.task() rebuilds them
     runtime = runtime_info(device, options, _compiles(configs[0], device, options),
                            len(configs))
     members = []

@@ -2,7 +2,8 @@
 
 - Kumar et al.'s committee machine (degree 2) on the single- or multi-index polynomial task:
   the exact test-loss decomposition from v and M (``analysis.committee``), of the predictor
-  the objective trains (alpha and ``objective.centered`` included): ``decomp_linear``,
+  the objective trains (alpha and ``objective.centered`` included) against the target the run
+  trains on (B -> s B with ``objective.label_scale`` s): ``decomp_linear``,
   ``decomp_scale``, ``decomp_alignment``, ``decomp_total``.
 - Liu et al.'s toy model on (modular) addition: the RQI of its embeddings and the
   effective loss on the training parallelograms (``analysis.representation``): ``rqi``,
@@ -76,7 +77,8 @@ def _committee_measures(config: RunConfig, task: Task) -> WeightMeasures | None:
     from interp.models import build_model
 
     initial = build_model(config.model, task).W.detach()  # the seeded init, even on resume
-    directions = task.info["directions"]
+    # the run's target s sum_k (beta_k.x)^2 / 2 has B = sum_k (sqrt(s) beta_k)(sqrt(s) beta_k)^T
+    directions = task.info["directions"] * config.objective.label_scale ** 0.5
     alpha, centred = config.objective.alpha, config.objective.centered
 
     def measure(weights: Mapping[str, torch.Tensor]) -> dict[str, float]:

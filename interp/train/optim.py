@@ -2,7 +2,7 @@
 Power et al.) over a stack of M runs' weights, each run with its own hyper-parameters.
 
 ``StackedOptimizer`` updates stacked weights [M, ...] with each run's own learning rate,
-warm-up, weight decay, betas, output-scale factors (``learning_rate_scale``,
+warm-up, weight decay, betas, SGD momentum, output-scale factors (``learning_rate_scale``,
 ``weight_decay_scale``) and parameter group (the toy model's embedding learning-rate factor
 and weight decay), all as [M] tensors broadcast over each weight: one kernel per operation
 for the whole stack. Its arithmetic is torch's single-tensor AdamW / Adam / SGD (PyTorch's
@@ -48,7 +48,8 @@ def build_optimizer(config: OptimConfig, groups: list[dict[str, Any]]
         return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay,
                                 betas=config.betas, eps=ADAM_EPS)
     if config.name == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay,
+                               momentum=config.momentum)
     raise ValueError(f"unknown optimizer {config.name!r}")
 
 
@@ -114,6 +115,10 @@ class StackedOptimizer:
         self.lr_scale = column([run.lr_scale for run in runs])
         self.beta1 = column([c.betas[0] for c in configs])
         self.beta2 = column([c.betas[1] for c in configs])
+        # SGD's heavy-ball momentum: a buffer [M, P] once a run of the stack has momentum
+        self.any_momentum = any(c.momentum for c in configs)
+        self.momentum = column([c.momentum for c in configs]).to(dtype)[:, None]
+        self.momentum_buffer: torch.Tensor | None = None
         # the parameter groups: contiguous column spans of the flat weights (optimiser order)
         ends = list(itertools.accumulate(layout.sizes))
         stops = list(itertools.accumulate(len(names) for names, _, _ in runs[0].groups))
@@ -165,6 +170,9 @@ class StackedOptimizer:
             return rates
         self.steps += 1
         corrections = None
+        fresh = self.any_momentum and self.momentum_buffer is None  # torch: b = g at first
+        if fresh:
+            self.momentum_buffer = torch.empty_like(flat)
         if self.kind != "sgd":
             if self.exp_avg is None:
                 self.exp_avg, self.exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
@@ -172,19 +180,23 @@ class StackedOptimizer:
                            (1 - self.beta2 ** self.steps).sqrt()[:, None].to(flat.dtype))
         for g, (start, stop) in enumerate(self.spans):
             self._update(g, slice(start, stop), grad[:, start:stop], rates[:, g:g + 1],
-                         corrections)
+                         corrections, fresh)
         flat.grad = None
         return rates
 
     def _update(self, group: int, columns: slice, grad: torch.Tensor, lr: torch.Tensor,
-                corrections: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+                corrections: tuple[torch.Tensor, torch.Tensor] | None, fresh: bool) -> None:
         """One group's update: its weights ``flat[:, columns]``, learning rates ``lr`` [M, 1]
-        (float64), Adam's bias corrections (1 - beta1^t, sqrt(1 - beta2^t)) [M, 1]."""
+        (float64), Adam's bias corrections (1 - beta1^t, sqrt(1 - beta2^t)) [M, 1]; ``fresh``:
+        SGD's momentum buffer has just been made (it takes the gradient as it is)."""
         param = self.flat[:, columns]
         decay = self.decay[:, group:group + 1]
         if self.kind != "adamw" and self.has_decay[group]:  # L2 on the gradient
             grad = grad.add(param * decay.to(param.dtype))
-        if corrections is None:  # SGD
+        if corrections is None:  # SGD; heavy ball b <- mu b + g, the step along b
+            if self.any_momentum:  # (a run with mu = 0 steps along g: 0 b + g)
+                buffer = self.momentum_buffer[:, columns]
+                grad = buffer.copy_(grad) if fresh else buffer.mul_(self.momentum).add_(grad)
             param.add_(grad * (-lr).to(param.dtype))
             return
         exp_avg, exp_avg_sq = self.exp_avg[:, columns], self.exp_avg_sq[:, columns]
@@ -204,6 +216,9 @@ class StackedOptimizer:
         lr = learning_rate(run.config, max(step - 1, 0)) * run.lr_scale
         groups = [{**group, "lr": lr * group["lr_factor"]} for group in self.group_formats[index]]
         state = {}
+        if self.momentum_buffer is not None and run.config.momentum:  # torch keeps none at 0
+            state = {position: {"momentum_buffer": buffer.clone()} for position, buffer
+                     in enumerate(self.layout.pieces(self.momentum_buffer[index]))}
         if self.exp_avg is not None:
             moments = zip(self.layout.pieces(self.exp_avg[index]),
                           self.layout.pieces(self.exp_avg_sq[index]), strict=True)
@@ -214,9 +229,11 @@ class StackedOptimizer:
 
     def load_run_states(self, states: Sequence[dict[str, Any]]) -> None:
         """Continue from the runs' saved states (``run_state`` form, or a ``torch.optim``
-        state_dict of the same optimiser): the moment estimates stacked, the step count taken
-        from them (equal for every run: they stopped at one step)."""
-        counts = {int(entry["step"]) for state in states for entry in state["state"].values()}
+        state_dict of the same optimiser): the moment estimates or SGD's momentum buffers
+        stacked (zeros for a run without momentum), the step count taken from them (equal for
+        every run: they stopped at one step)."""
+        counts = {int(entry["step"]) for state in states for entry in state["state"].values()
+                  if "step" in entry}
         if len(counts) > 1:
             raise ValueError(f"the runs' optimiser states are at different steps {counts}")
         self.steps = counts.pop() if counts else 0
@@ -227,6 +244,13 @@ class StackedOptimizer:
                                     for s in states]).to(self.flat)
 
             self.exp_avg, self.exp_avg_sq = stacked("exp_avg"), stacked("exp_avg_sq")
+        buffers = [[s["state"].get(p, {}).get("momentum_buffer") for p in positions]
+                   for s in states]
+        saved = [all(b is not None for b in run) for run in buffers]
+        if self.any_momentum and any(saved):
+            self.momentum_buffer = torch.stack([
+                self.layout.row(run).to(self.flat) if has else torch.zeros_like(self.flat[0])
+                for run, has in zip(buffers, saved, strict=True)]).detach()
 
 
 @functools.lru_cache(maxsize=1024)  # runs of a sweep mostly share one format

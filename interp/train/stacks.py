@@ -3,10 +3,11 @@
 Runs stack when their weights have the same shapes and they step in lock-step: the same
 model architecture, task family, loss, schedule and optimiser kind. They may differ in
 ``VARYING_KEYS``: seeds, data seed, training fraction or size (padding rows of weight zero),
-the learning-rate settings, weight decay, betas, warm-up, output scale alpha and how the
-weight decay follows it (``objective.alpha_weight_decay``), the toy model's embedding
-learning-rate factor and weight decay, the initialisation scale, noise scales, filter
-strengths and whether they take the orthogonal gradient. With minibatches
+the learning-rate settings, weight decay, betas, SGD momentum, warm-up, output scale alpha
+and how the weight decay follows it (``objective.alpha_weight_decay``), the label scale, the
+toy model's embedding learning-rate factor and weight decay, the initialisation scale, the
+committee machine's solution mix, noise scales, filter strengths and whether they take the
+orthogonal gradient. With minibatches
 (``optim.batch_size``) the training set size (``task.frac``, ``task.n_train``) is shared
 too: the runs take the same number of steps per epoch. Everything else is a ``stack key``.
 """
@@ -22,11 +23,11 @@ from interp.errors import UserError
 VARYING_KEYS = frozenset({
     "task.frac", "task.data_seed", "task.n_train", "task.n_test", "task.teacher_seed",
     "model.seed", "model.init_scale", "model.embedding_lr_factor",
-    "model.embedding_weight_decay",
-    "optim.lr", "optim.weight_decay", "optim.betas", "optim.warmup_steps",
+    "model.embedding_weight_decay", "model.solution_mix",
+    "optim.lr", "optim.weight_decay", "optim.betas", "optim.warmup_steps", "optim.momentum",
     "optim.update_noise", "optim.weight_noise", "optim.filter_alpha", "optim.filter_lamb",
     "optim.orthogonal_grad",
-    "schedule.seed", "objective.alpha", "objective.alpha_weight_decay",
+    "schedule.seed", "objective.alpha", "objective.alpha_weight_decay", "objective.label_scale",
 })
 
 
