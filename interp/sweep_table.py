@@ -273,12 +273,19 @@ def task_hardness_of(run) -> float | None:
     (``interp.analysis.lazy_rich.task_hardness``): the NTK of its model at the epoch-0
     checkpoint on the training inputs, against what training had to fit, the training
     targets (times ``objective.label_scale``) less the initial outputs (less nothing for a
-    centred output, which starts at zero). Computed afresh on each call, about a second for
-    the kumar-committee preset at P = 550 on a CPU (the Jacobian [P, N D] holds 4 P N D
-    bytes). None for other runs; None, warned, without a readable epoch-0 checkpoint or when
-    the Jacobian would take more than half the free memory."""
-    if not run.config.task.regression or 0 not in run.checkpoint_epochs:
+    centred output, which starts at zero), in float64. Computed afresh on each call, about
+    two seconds for the kumar-committee preset at P = 550 on a CPU (the Jacobian [P, N D]
+    holds 8 P N D bytes). None for other runs; None, warned, without a readable epoch-0
+    checkpoint, when the Jacobian would take more than half the free memory, or when the
+    value is not finite."""
+    if not run.config.task.regression:
         return None
+    if 0 not in run.checkpoint_epochs:
+        warn(f"{run.path}: no epoch-0 checkpoint; the run's task hardness is left out of the "
+             "sweep table")
+        return None
+    import math
+
     import torch
 
     from interp.analysis.lazy_rich import last_position, ntk, task_hardness
@@ -288,12 +295,12 @@ def task_hardness_of(run) -> float | None:
         task = run.task()
         if task.target_type != "real" or task.n_outputs != 1:
             return None
-        model = run.model(0)
+        model = run.model(0).double()  # a float32 kernel can be numerically indefinite
     except UserError as err:
         warn(f"{err}; the run's task hardness is left out of the sweep table")
         return None
-    inputs = task.train_inputs
-    need = 4 * len(inputs) * sum(p.numel() for p in model.parameters() if p.requires_grad)
+    inputs = task.train_inputs.double()
+    need = 8 * len(inputs) * sum(p.numel() for p in model.parameters() if p.requires_grad)
     if need > memory_available() // 2:
         warn(f"{run.path}: the NTK's Jacobian on {len(inputs)} training inputs needs about "
              f"{need / 1e9:.1f} GB, more than half the free memory; the run's task hardness "
@@ -303,7 +310,12 @@ def task_hardness_of(run) -> float | None:
     if not run.config.objective.centered:
         with torch.no_grad():
             residual = residual - last_position(model(inputs)).double()
-    return task_hardness(ntk(model, inputs), residual)
+    hardness = task_hardness(ntk(model, inputs), residual)
+    if math.isnan(hardness):
+        warn(f"{run.path}: the task hardness is not finite (a kernel that is not finite or "
+             "not positive definite even with jitter, or targets all zero); left out")
+        return None
+    return hardness
 
 
 def _read_summary(path: Path) -> dict[str, Any]:

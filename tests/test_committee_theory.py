@@ -187,11 +187,40 @@ def test_committee_theory_command_draws_runs_beside_their_theory(tmp_path, capsy
     assert (tmp_path / "fig" / "committee-theory-terms.html").exists()
 
 
-def test_committee_theory_refuses_runs_it_does_not_describe(tmp_path):
+@pytest.mark.parametrize("setting, words", [("optim.momentum=0.5", "optim.momentum is not 0"),
+                                             ("optim.warmup_steps=50", "optim.warmup_steps"),
+                                             ("optim.grad_filter=ema", "optim.grad_filter"),
+                                             ("optim.batch_size=64", "full batch")])
+def test_committee_theory_refuses_runs_it_does_not_describe(tmp_path, setting, words):
     from conftest import run_in_process
 
-    result = run_in_process("interp.figures", "committee-theory", "--set", "optim.momentum=0.5",
+    result = run_in_process("interp.figures", "committee-theory", "--set", setting,
                             "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "fig"))
     error = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(error) == 1 and "optim.momentum is not 0" in error[0]
+    assert result.returncode == 2 and len(error) == 1 and words in error[0], result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_committee_theory_never_trains_inside_a_run(tmp_path):
+    from conftest import run_in_process, small_config
+
+    from interp.train.loop import TrainOptions, train
+
+    train(small_config(schedule={"epochs": 2, "eval_every": 1, "checkpoint_every": 1}),
+          tmp_path / "run", TrainOptions(quiet=True, device="cpu"))
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    result = run_in_process("interp.figures", "committee-theory", "--runs-dir",
+                            str(tmp_path / "run" / "inner"), "--out", str(tmp_path / "fig"))
+    assert result.returncode == 2 and "lies inside the run" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
+
+
+def test_theory_checks_its_inputs():
+    dynamics = CommitteeDynamics(dim=3, width=8, eps=0.1, lr=1.0)
+    eye = np.eye(3)
+    with pytest.raises(ValueError, match="k < D"):
+        population_flow(dynamics, np.zeros(3), eye, eye, [0.0, 1.0])
+    with pytest.raises(ValueError, match="k < D"):
+        ReducedState.project(np.zeros(3), eye, eye)
+    at_start = population_flow(dynamics, np.zeros(3), eye, eye[:1], [0.0])
+    assert at_start.total.tolist() == [0.75]  # E[(z^2 / 2)^2] of the untrained output

@@ -118,7 +118,8 @@ def test_the_sweep_table_holds_each_runs_task_hardness(sweep_dir):
     table = sweep.table().set_index("run")
     for run in sweep.runs:
         task = run.task()
-        expected = task_hardness(ntk(run.model(0), task.train_inputs), task.train_targets)
+        expected = task_hardness(ntk(run.model(0).double(), task.train_inputs.double()),
+                                 task.train_targets)  # the table's kernel is float64
         assert table.loc[run.name, "task_hardness"] == pytest.approx(expected)
     by_eps = table.groupby("model.eps")["task_hardness"]
     assert (by_eps.max() / by_eps.min()).max() == pytest.approx(1)  # alpha leaves it
@@ -143,10 +144,11 @@ def test_a_run_not_centred_fits_its_targets_less_its_initial_outputs(tmp_path):
         "schedule": {"epochs": 2, "eval_every": 1, "checkpoint_every": 0}})
     train(config, tmp_path / "run", TrainOptions(device="cpu", quiet=True))
     run = Run.load(tmp_path / "run")
-    task, model = run.task(), run.model(0)
+    task, model = run.task(), run.model(0).double()
+    inputs = task.train_inputs.double()
     with torch.no_grad():
-        residual = task.train_targets - model(task.train_inputs)
-    kernel = ntk(model, task.train_inputs)
+        residual = task.train_targets.double() - model(inputs)
+    kernel = ntk(model, inputs)
     assert task_hardness_of(run) == pytest.approx(task_hardness(kernel, residual))
     assert task_hardness_of(run) != pytest.approx(task_hardness(kernel, task.train_targets))
 

@@ -54,20 +54,25 @@ exp((k + 2) kappa eps s t) from m_par0 ~ 1 until alpha eps m_par / 2D reaches s 
 loss falls after t ~ log(D s / (alpha eps)) / ((k + 2) kappa eps s): later for small eps and,
 at fixed eta0, for large alpha (kappa ~ 1 / alpha).
 
-**Finite data: the leave-one-out (influence) gap** (``leave_one_out_gap``). Train on P points.
-Removing point mu changes the trajectory by delta z (z = (v, M)), to first order in 1/P
+**Finite data: the leave-one-out (influence) gap** (``leave_one_out_gap``). Train on P points
+with the mean loss (1/P) sum_nu (F - y_nu)^2. Compare with the run on the other P - 1
+points, whose mean loss weighs each of them 1/(P - 1): the full run is that run slowed by
+(P - 1)/P plus point mu's own drive, so to first order in 1/P the difference
+delta z (z = (v, M)) obeys
 
-    d(delta z)/dt = J(t) delta z - (eta / P) sigma_mu(t),
+    d(delta z)/dt = J(t) delta z - (1/P) dz/dt - (eta / P) sigma_mu(t),
 
 J the Jacobian of the online flow, sigma_mu the pushforward of grad_W (F - y)^2 at x_mu:
 (2 e alpha / N sqrt(D)) (p x, x q^T + q x^T) with e = F(x_mu) - y_mu, p = 1 + eps v.x/sqrt(D),
-q = v + eps M x / sqrt(D). Point mu is a fresh test point for the trajectory without it, so
-train = test - gap + O(1/P^2) with
+q = v + eps M x / sqrt(D). The slow-down's part is delta z = -(t/P) dz/dt (a shift of time).
+Point mu is a fresh test point for the run without it, whose expected test loss is the full
+run's up to O(1/P^2), so train = test - gap + O(1/P^2) with
 
-    gap(t) = -2 E_x[e(x, t) delta F(x, t)],  delta F = alpha (delta v.x / sqrt(D)
-                                                 + (eps / 2D) x^T delta M x),
+    gap(t) = -2 E_x[e(x, t) delta F_mu(x, t)] + (t / P) dL/dt,
+    delta F_mu = alpha (delta v_mu.x / sqrt(D) + (eps / 2D) x^T delta M_mu x),
 
-evaluated along the online trajectory (error O(P^-3/2)) by Monte Carlo over x. This is not
+delta z_mu the drive's part, everything evaluated along the online trajectory (error
+O(P^-3/2)), the first term by Monte Carlo over x, dL/dt exactly from the flow. This is not
 Kumar et al.'s DMFT (proportional limit P ~ D, all orders in D / P): it is the first order
 in (number of summary statistics) / P, so it holds for P >> D^2 / 2 and is only indicative
 at the preset's P = 550, D = 100 (tests and README give the measured agreement).
@@ -149,8 +154,13 @@ class ReducedState:
         """The projection of the statistics (v [D], M [D, D]) on the reduced manifold of
         the k directions [k, D]: tr(P_perp M) / (D - k), tr(B M) / k, and v.beta (k = 1; 0
         for several directions, where the manifold has v = 0)."""
-        B = directions.T @ directions
+        v, M = np.asarray(v, float), np.asarray(M, float)
+        directions = np.atleast_2d(np.asarray(directions, float))
         k, D = directions.shape
+        if not 1 <= k < D:
+            raise ValueError(f"the reduced manifold needs 1 <= k < D directions, got k = {k} "
+                             f"with D = {D}")
+        B = directions.T @ directions
         m_par = float(np.trace(B @ M)) / k
         m_perp = (float(np.trace(M)) - k * m_par) / (D - k)
         return cls(m_perp, m_par, float(directions[0] @ v) if k == 1 else 0.0)
@@ -163,8 +173,7 @@ def population_flow(dynamics: CommitteeDynamics, v0: np.ndarray, M0: np.ndarray,
     v0 [D], M0 [D, D] (``interp.analysis.committee.summary_statistics`` of the epoch-0
     weights), target directions [k, D], and return the theory at ``epochs`` [T] (steps of
     full-batch gradient descent, read as gradient-flow time)."""
-    v0, M0 = np.asarray(v0, float), np.asarray(M0, float)
-    directions = np.asarray(directions, float)
+    v0, M0, directions = _checked(dynamics, v0, M0, directions)
     D = dynamics.dim
     rhs = _flow(dynamics, v0, M0, directions.T @ directions)
     solution = _integrate(lambda t, y: np.concatenate(rhs(y[:D], y[D:].reshape(D, D))),
@@ -180,6 +189,9 @@ def reduced_flow(dynamics: CommitteeDynamics, start: ReducedState, n_directions:
     v_par must be 0 for several directions."""
     if n_directions > 1 and start.v_par != 0:
         raise ValueError("the reduced flow keeps v = 0 for several target directions")
+    if not 1 <= n_directions < dynamics.dim:
+        raise ValueError(f"the reduced flow needs 1 <= k < D directions, got k = "
+                         f"{n_directions} with D = {dynamics.dim}")
     D, k, eps, s = dynamics.dim, n_directions, dynamics.eps, dynamics.label_scale
     a, c = dynamics.alpha * eps / (2 * D), 1.0 if dynamics.centred else 0.0
     kappa, shrink = dynamics.kappa, dynamics.shrink
@@ -199,12 +211,29 @@ def reduced_flow(dynamics: CommitteeDynamics, start: ReducedState, n_directions:
                 -2 * kappa * (u_par * v_par + eps * g_par * m_par) - 2 * shrink * m_par,
                 -kappa * (u_par + eps * g_par * v_par) - shrink * v_par]
 
+    epochs = np.asarray(epochs, float)
     m_perp, m_par, v_par = _integrate(
         rhs, np.array([start.m_perp, start.m_par, start.v_par]), epochs, rtol)
     a_perp, a_par, trace, u_par = terms(m_perp, m_par, v_par)
     return TheoryCurves(np.asarray(epochs, float), u_par ** 2 / D, trace ** 2,
                         2 * ((D - k) * a_perp ** 2 + k * a_par ** 2), m_par, m_perp,
                         np.abs(v_par), v_par ** 2)
+
+
+def _checked(dynamics: CommitteeDynamics, v0, M0, directions
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """v0 [D], M0 [D, D] and directions [k, D] as float arrays; ValueError unless their
+    shapes fit ``dynamics.dim`` and k < D (the reduced quantities divide by D - k)."""
+    v0, M0 = np.asarray(v0, float), np.asarray(M0, float)
+    directions = np.atleast_2d(np.asarray(directions, float))
+    D = dynamics.dim
+    if v0.shape != (D,) or M0.shape != (D, D) or directions.shape[1] != D:
+        raise ValueError(f"the theory needs v0 [{D}], M0 [{D}, {D}] and directions [k, {D}]; "
+                         f"got {list(v0.shape)}, {list(M0.shape)}, {list(directions.shape)}")
+    if not 1 <= len(directions) < D:
+        raise ValueError(f"the theory needs 1 <= k < D target directions, got k = "
+                         f"{len(directions)} with D = {D}")
+    return v0, M0, directions
 
 
 def _flow(dynamics: CommitteeDynamics, v0: np.ndarray, M0: np.ndarray, B: np.ndarray):
@@ -230,8 +259,10 @@ def _integrate(rhs, start: np.ndarray, epochs: np.ndarray, rtol: float) -> np.nd
     """solve_ivp (explicit Runge-Kutta 8(5,3)) of ``rhs`` from ``start`` at t = 0, values at
     the sorted ``epochs`` [T] -> [len(start), T]; a failed integration raises."""
     epochs = np.asarray(epochs, float)
-    if epochs.size == 0 or epochs[0] < 0 or np.any(np.diff(epochs) <= 0):
-        raise ValueError("epochs must be increasing and non-negative")
+    if epochs.ndim != 1 or epochs.size == 0 or epochs[0] < 0 or np.any(np.diff(epochs) <= 0):
+        raise ValueError("epochs must be a non-empty increasing list of non-negative numbers")
+    if epochs[-1] == 0:
+        return start[:, None]
     solution = solve_ivp(rhs, (0.0, float(epochs[-1])), start, method="DOP853",
                          t_eval=epochs, rtol=rtol, atol=rtol * 1e-3)
     if not solution.success:
@@ -277,12 +308,12 @@ class LeaveOneOutGap:
 def leave_one_out_gap(dynamics: CommitteeDynamics, v0: np.ndarray, M0: np.ndarray,
                       directions: np.ndarray, epochs: np.ndarray, samples: int = 1000,
                       seed: int = 0, rtol: float = 1e-6) -> LeaveOneOutGap:
-    """P times the leave-one-out gap test - train at first order in 1/P (module docstring),
+    """P times the leave-one-out gap test - train at first order in 1/P (module docstring:
+the point's own drive, by Monte Carlo, plus t dL/dt from the rescaled time),
     along the online trajectory from (v0 [D], M0 [D, D]) for the directions [k, D], by
     Monte Carlo over ``samples`` Gaussian points (seeded). Its cost grows as samples * D^3
     per evaluation of the equations: meant for D up to a few tens."""
-    v0, M0 = np.asarray(v0, float), np.asarray(M0, float)
-    directions = np.asarray(directions, float)
+    v0, M0, directions = _checked(dynamics, v0, M0, directions)
     D, K = dynamics.dim, samples
     alpha, eps, kappa, shrink = dynamics.alpha, dynamics.eps, dynamics.kappa, dynamics.shrink
     a, c = alpha * eps / (2 * D), 1.0 if dynamics.centred else 0.0
@@ -328,11 +359,25 @@ def leave_one_out_gap(dynamics: CommitteeDynamics, v0: np.ndarray, M0: np.ndarra
         return np.concatenate([v_dot, M_dot, dv_dot.ravel(), dM_dot.ravel()])
 
     start = np.concatenate([v0, M0.ravel(), np.zeros(K * D + K * D * D)])
+    epochs = np.asarray(epochs, float)
     solution = _integrate(rhs, start, epochs, rtol)
-    contributions = []
-    for state in solution.T:
+    contributions, slowdown = [], []
+    for t, state in zip(epochs, solution.T, strict=True):
         v, M, dv, dM = unpack(state)
         contributions.append(-2 * errors(v, M) * response(dv, dM))
+        v_dot, M_dot = flow(v, M)
+        slowdown.append(t * _loss_rate(dynamics, v, M, v_dot, M_dot.reshape(D, D), v0, M0, B))
     contributions = np.array(contributions)  # [T, K]
-    return LeaveOneOutGap(np.asarray(epochs, float), contributions.mean(1),
+    return LeaveOneOutGap(epochs, contributions.mean(1) + np.array(slowdown),
                           contributions.std(1, ddof=1) / np.sqrt(K))
+
+
+def _loss_rate(dynamics: CommitteeDynamics, v, M, v_dot, M_dot, v0, M0, B) -> float:
+    """dL/dt of the population loss |u|^2 / D + (tr A)^2 + 2 |A|_F^2 along the flow."""
+    D, alpha, c = dynamics.dim, dynamics.alpha, 1.0 if dynamics.centred else 0.0
+    a = alpha * dynamics.eps / (2 * D)
+    u = alpha * (v - c * v0)
+    A = a * (M - c * M0) - dynamics.label_scale * B / 2
+    A_dot = a * M_dot
+    return float(2 * alpha * u @ v_dot / D + 2 * np.trace(A) * np.trace(A_dot)
+                 + 4 * np.sum(A * A_dot))

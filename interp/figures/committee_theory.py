@@ -38,8 +38,9 @@ class RunTheory:
 
 def dynamics_of(config: RunConfig) -> CommitteeDynamics:
     """The theory's constants for a committee-machine run; UserError naming what the theory
-    does not cover (it is gradient flow of the degree-2 machine on an index target, trained
-    full batch by sgd without momentum, not linearised)."""
+    does not cover (it is gradient flow of the degree-2 machine on an index target with
+    fewer directions than dimensions, trained full batch by plain sgd: no momentum, warm-up,
+    gradient filter, noise or orthogonal gradient; not linearised)."""
     from interp.train.objective import learning_rate_scale, weight_decay_scale
 
     model, task, optim, objective = config.model, config.task, config.optim, config.objective
@@ -52,6 +53,12 @@ def dynamics_of(config: RunConfig) -> CommitteeDynamics:
         (optim.name != "sgd", "optim.name is not sgd"),
         (optim.momentum != 0, "optim.momentum is not 0"),
         (optim.batch_size is not None, "optim.batch_size is not full batch"),
+        (optim.warmup_steps != 0, "optim.warmup_steps is not 0"),
+        (optim.grad_filter is not None, "optim.grad_filter is set"),
+        (optim.update_noise != 0 or optim.weight_noise != 0, "optim adds noise"),
+        (optim.orthogonal_grad, "optim.orthogonal_grad is set"),
+        (isinstance(task, PolynomialTask) and task.target == "multi_index"
+         and task.n_directions >= task.dim, "task.n_directions is not below task.dim"),
         (objective.linearized, "objective.linearized is set"),
         (objective.loss != "mse", "objective.loss is not mse")) if bad]
     if problems:
@@ -66,10 +73,15 @@ def dynamics_of(config: RunConfig) -> CommitteeDynamics:
 
 def run_theory(run, gap_samples: int = 1000) -> RunTheory:
     """The theory of ``run`` (an ``interp.Run`` of the committee machine) at its evaluation
-    epochs, from its own epoch-0 weights and target directions."""
+    epochs, from its own epoch-0 weights and target directions; UserError for a run the
+    theory does not describe (``dynamics_of``) or one that diverged."""
     from interp.analysis.committee import summary_statistics
 
     dynamics = dynamics_of(run.config)
+    losses = run.metrics[["train_loss", "test_loss"]].to_numpy(float)
+    if not np.isfinite(losses).all():
+        raise UserError(f"{run.path} diverged (its losses are not finite); the theory "
+                        "describes stable gradient descent: lower optim.lr")
     v0, M0 = (t.numpy() for t in summary_statistics(run.weights(0)["W"]))
     directions = run.task().info["directions"].double().numpy()
     epochs = run.metrics["epoch"].to_numpy(float)

@@ -112,13 +112,18 @@ def configured(config: RunConfig, args: argparse.Namespace, *extra: str) -> RunC
 def obtain_runs(configs: Mapping[str, RunConfig], runs_dir: Path, device: str | None = None
                 ) -> dict[str, Any]:
     """The finished runs RUNS_DIR/NAME for each NAME -> config: a complete one is read as
-    is, an interrupted one resumed, a missing one trained; a run there with another config is
-    an error. Every run still to train is checked against this machine's memory and disk
-    (``interp.resources``) before any of them starts."""
+    is, an interrupted one resumed, a missing one trained; a run there with another config, or
+    a RUNS_DIR inside a run, is an error. Every run still to train is checked against this
+    machine's memory and disk (``interp.resources``) before any of them starts."""
     from interp.resources import check_resources
     from interp.runs import Run, is_run_dir
     from interp.train.loop import TrainOptions, train
 
+    inside = next((p for p in (Path(runs_dir).resolve(), *Path(runs_dir).resolve().parents)
+                   if is_run_dir(p)), None)
+    if inside is not None:
+        raise UserError(f"--runs-dir {runs_dir} lies inside the run {inside}; runs are never "
+                        "written into another run: choose a --runs-dir outside it")
     paths = {name: Path(runs_dir) / name for name in configs}
     to_train = []
     for name, path in paths.items():
