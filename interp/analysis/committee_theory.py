@@ -236,17 +236,30 @@ def _checked(dynamics: CommitteeDynamics, v0, M0, directions
     return v0, M0, directions
 
 
+def _error_terms(dynamics: CommitteeDynamics, v: np.ndarray, M: np.ndarray, v0: np.ndarray,
+                 M0: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """u = alpha (v - c v0) [D] and A = (alpha eps / 2D)(M - c M0) - s B / 2 [D, D], the
+    error F(x) - y(x) = u.x / sqrt(D) + x^T A x (module docstring)."""
+    c = 1.0 if dynamics.centred else 0.0
+    a = dynamics.alpha * dynamics.eps / (2 * dynamics.dim)
+    return (dynamics.alpha * (v - c * v0),
+            a * (M - c * M0) - dynamics.label_scale * B / 2)
+
+
+def _gradient_matrix(A: np.ndarray) -> np.ndarray:
+    """G = tr(A) I + 2 A: the population gradient of neuron i is (2 alpha / N D)(u + eps G w_i)."""
+    G = 2 * A
+    G[np.diag_indices(len(A))] += np.trace(A)
+    return G
+
+
 def _flow(dynamics: CommitteeDynamics, v0: np.ndarray, M0: np.ndarray, B: np.ndarray):
     """The right-hand side (v, M) -> (dv/dt, dM/dt) of the online flow."""
-    D, eps, alpha = dynamics.dim, dynamics.eps, dynamics.alpha
-    a, c = alpha * eps / (2 * D), 1.0 if dynamics.centred else 0.0
-    kappa, shrink = dynamics.kappa, dynamics.shrink
-    target = dynamics.label_scale * B / 2
+    eps, kappa, shrink = dynamics.eps, dynamics.kappa, dynamics.shrink
 
     def rhs(v: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        u = alpha * (v - c * v0)
-        G = 2 * (a * (M - c * M0) - target)
-        G[np.diag_indices(D)] += np.trace(G) / 2
+        u, A = _error_terms(dynamics, v, M, v0, M0, B)
+        G = _gradient_matrix(A)
         GM = G @ M
         dv = -kappa * (u + eps * G @ v) - shrink * v
         uv = np.outer(u, v)
@@ -316,10 +329,9 @@ the point's own drive, by Monte Carlo, plus t dL/dt from the rescaled time),
     v0, M0, directions = _checked(dynamics, v0, M0, directions)
     D, K = dynamics.dim, samples
     alpha, eps, kappa, shrink = dynamics.alpha, dynamics.eps, dynamics.kappa, dynamics.shrink
-    a, c = alpha * eps / (2 * D), 1.0 if dynamics.centred else 0.0
+    a = alpha * eps / (2 * D)
     B = directions.T @ directions
     x = np.random.default_rng(seed).standard_normal((K, D))
-    y = dynamics.label_scale * np.einsum("kd,de,ke->k", x, B, x) / 2
     flow = _flow(dynamics, v0, M0, B)
     sizes = (D, D * D, K * D, K * D * D)
     eye = np.eye(D)
@@ -328,9 +340,9 @@ the point's own drive, by Monte Carlo, plus t dL/dt from the rescaled time),
         v, M, dv, dM = np.split(state, np.cumsum(sizes)[:-1])
         return v, M.reshape(D, D), dv.reshape(K, D), dM.reshape(K, D, D)
 
-    def errors(v, M):
-        return alpha * (x @ (v - c * v0) / np.sqrt(D)
-                        + eps / (2 * D) * np.einsum("kd,de,ke->k", x, M - c * M0, x)) - y
+    def errors(v, M):  # F(x_k) - y_k [K]
+        u, A = _error_terms(dynamics, v, M, v0, M0, B)
+        return x @ u / np.sqrt(D) + np.einsum("kd,de,ke->k", x, A, x)
 
     def response(dv, dM):
         return alpha * (np.einsum("kd,kd->k", dv, x) / np.sqrt(D)
@@ -339,9 +351,8 @@ the point's own drive, by Monte Carlo, plus t dL/dt from the rescaled time),
     def rhs(t, state):
         v, M, dv, dM = unpack(state)
         v_dot, M_dot = flow(v, M)
-        u = alpha * (v - c * v0)
-        G = 2 * (a * (M - c * M0) - dynamics.label_scale * B / 2)
-        G[np.diag_indices(D)] += np.trace(G) / 2
+        u, A = _error_terms(dynamics, v, M, v0, M0, B)
+        G = _gradient_matrix(A)
         du = alpha * dv
         dG = 2 * a * dM + a * np.trace(dM, axis1=1, axis2=2)[:, None, None] * eye
         dv_dot = -kappa * (du + eps * (dG @ v + dv @ G)) - shrink * dv
@@ -374,10 +385,8 @@ the point's own drive, by Monte Carlo, plus t dL/dt from the rescaled time),
 
 def _loss_rate(dynamics: CommitteeDynamics, v, M, v_dot, M_dot, v0, M0, B) -> float:
     """dL/dt of the population loss |u|^2 / D + (tr A)^2 + 2 |A|_F^2 along the flow."""
-    D, alpha, c = dynamics.dim, dynamics.alpha, 1.0 if dynamics.centred else 0.0
-    a = alpha * dynamics.eps / (2 * D)
-    u = alpha * (v - c * v0)
-    A = a * (M - c * M0) - dynamics.label_scale * B / 2
-    A_dot = a * M_dot
+    D, alpha = dynamics.dim, dynamics.alpha
+    u, A = _error_terms(dynamics, v, M, v0, M0, B)
+    A_dot = alpha * dynamics.eps / (2 * D) * M_dot
     return float(2 * alpha * u @ v_dot / D + 2 * np.trace(A) * np.trace(A_dot)
                  + 4 * np.sum(A * A_dot))

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     formats = chosen_formats(args)
 
     from interp.cli import check_output_dir
-    from interp.figures.cmd_sweep import where_filters
+    from interp.figures.cmd_sweep import choose_axes, where_filters
     from interp.run_analysis import check_out_outside_run
     from interp.sweep_table import Sweep, select
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"kumar-sweep draws regression runs trained on MSE; run {other} of "
                         f"{sweep.path} trains {losses[other]}: draw its sweep with sweep-curves "
                         "or phase-diagram")
-    x, by = _axes(sweep, args.x, args.by)
+    x, by = choose_axes(sweep, args, ("x", "by"), optional="by")
     table = select(sweep.table(), sweep.axes, where_filters(args.where))
     if table.empty:
         raise UserError("--where leaves no run of the sweep; loosen it")
@@ -122,22 +122,6 @@ def sweep_figures(sweep: Sweep, table: pd.DataFrame, x: Axis, by: Axis | None
     if HARDNESS in table and table[HARDNESS].notna().any():
         figures[f"{name}-hardness"] = delay_against_hardness(table, x)
     return figures
-
-
-def _axes(sweep: Sweep, x: str | None, by: str | None) -> tuple[Axis, Axis | None]:
-    """The axes --x and --by name, or the sweep's first axes not seeds not named (--by None
-    when none is left); UserError when the sweep has no axis for --x or both name one."""
-    given = {option: sweep.axis(key, f"--{option}")
-             for option, key in (("x", x), ("by", by)) if key is not None}
-    spare = [axis for axis in sweep.grid_axes if axis not in given.values()]
-    chosen = given.get("x") or (spare.pop(0) if spare else None)
-    if chosen is None:
-        raise UserError(f"the sweep {sweep.path} has no axis that is not a seed to draw; give "
-                        f"--x (its axes: {', '.join(a.key for a in sweep.axes) or 'none'})")
-    second = given.get("by") or (spare.pop(0) if spare else None)
-    if second is not None and second.key == chosen.key:
-        raise UserError(f"--x and --by name the same axis {chosen.key!r}; give different axes")
-    return chosen, second
 
 
 def _decomposed_runs(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], x: Axis,

@@ -77,6 +77,18 @@ def _load(args: argparse.Namespace, names: tuple[str, ...], optional: str | None
     args.formats = chosen_formats(args)
     check_output_dir(args.out.parent)
     sweep = Sweep.load(args.sweep_dir)
+    axes = choose_axes(sweep, args, names, optional)
+    table = select(sweep.table(), sweep.axes, where_filters(args.where))
+    if table.empty:
+        raise UserError("--where leaves no run of the sweep; loosen it")
+    return sweep, table, axes
+
+
+def choose_axes(sweep, args: argparse.Namespace, names: tuple[str, ...],
+                optional: str | None = None) -> list:
+    """The axes (``interp.sweep_table.Axis``) of the options ``names`` of ``args``: each
+    given, or else the sweep's next axis not a seed; None for the option ``optional`` when no
+    axis is left for it. UserError when another option finds no axis, or two name one."""
     given = {name: sweep.axis(getattr(args, name), f"--{name}") for name in names
              if getattr(args, name) is not None}
     spare = [a for a in sweep.grid_axes if a not in given.values()]
@@ -92,10 +104,7 @@ def _load(args: argparse.Namespace, names: tuple[str, ...], optional: str | None
     if len(set(keys)) < len(keys):
         raise UserError(f"--{' and --'.join(names)} name the same axis {keys[0]!r}; give "
                         "different axes")
-    table = select(sweep.table(), sweep.axes, where_filters(args.where))
-    if table.empty:
-        raise UserError("--where leaves no run of the sweep; loosen it")
-    return sweep, table, axes
+    return axes
 
 
 def _write(figure, args: argparse.Namespace) -> int:

@@ -152,17 +152,18 @@ def theory_terms_figure(runs: dict[str, tuple[object, RunTheory]]) -> go.Figure:
 
 def describe(label: str, run, theory: RunTheory) -> str:
     """One line: when the run's and the theory's test loss halve, and their final values."""
-    metrics = run.metrics
-    epochs = metrics["epoch"].to_numpy()
+    from interp.analysis.curves import LOSS_FRACTION, format_epoch, fraction_epoch
 
-    def halved(curve):
-        below = np.nonzero(np.asarray(curve) <= np.asarray(curve)[0] / 2)[0]
-        return f"{epochs[below[0]]:g}" if below.size else "never"
+    metrics = run.metrics.assign(theory=theory.curves.total)
+    column = "decomp_total" if "decomp_total" in metrics else "test_loss"
+    measured = metrics[column]
 
-    measured = metrics["decomp_total"] if "decomp_total" in metrics else metrics["test_loss"]
+    def halved(name: str) -> str:
+        return format_epoch(fraction_epoch(metrics, name, LOSS_FRACTION))
+
     final = theory.curves.total[-1]
-    return (f"{label}: test loss halved at epoch {halved(measured)} (theory "
-            f"{halved(theory.curves.total)}); final test {measured.iloc[-1]:.3g} (theory "
+    return (f"{label}: test loss halved at epoch {halved(column)} (theory "
+            f"{halved('theory')}); final test {measured.iloc[-1]:.3g} (theory "
             f"{final:.3g}), train {metrics['train_loss'].iloc[-1]:.3g}"
             + ("" if theory.gap is None or math.isnan(final) else
                f" (theory {final - theory.gap.at(theory.n_train)[-1]:.3g})"))
